@@ -1,0 +1,3 @@
+"""Built-in streaming indicator kernels; importing this package registers them."""
+
+from . import basic, hmm, ranges, svm  # noqa: F401  (registration side effects)

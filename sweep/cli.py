@@ -1,0 +1,179 @@
+"""The ``sweep`` command line.
+
+    sweep expand CONFIG [--json]          what a sweep will be, without running it
+    sweep services [--indicators] [--plugins M ...]
+                                          registered services and their parameters
+
+Bad input prints one message (path, value, fix) to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import SweepError
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _axes_text(axes) -> str:
+    parts = []
+    for a in axes:
+        if a.is_grid:
+            vals = list(a.values)
+            shown = vals if len(vals) <= 6 else vals[:3] + ["..."] + vals[-2:]
+            parts.append(f"{a.name} {shown} ({a.size})".replace("'...'", "..."))
+    return " x ".join(parts) or "(defaults)"
+
+
+def print_plan(plan, out=None) -> None:
+    cfg = plan.config
+    w = (out or sys.stdout).write
+    wf = cfg.workflow
+    base = f" (base: {wf.base_pattern})" if wf.type != wf.base_pattern else ""
+    w(f"Sweep {cfg.name!r}: workflow {wf.type}{base}\n")
+    if not cfg.data.is_sample:  # the sample is announced by a note below
+        w(
+            f"Data: {cfg.data.describe()}"
+            + (f", {plan.n_bars:,} bars" if plan.n_bars and not cfg.data.synthetic else "")
+            + "\n"
+        )
+    for note in plan.notes:
+        w(f"Note: {note}\n")
+    w("\n")
+    settings = plan.settings_combinations
+    line = (
+        f"Combinations: {plan.combinations:,} = {plan.strategy_combinations:,} strategy"
+        f" x {plan.classifier_combinations:,} classifier"
+    )
+    if settings > 1:
+        line += f" x {settings:,} risk/portfolio/execution settings"
+    w(line + "\n")
+    for title, spaces in (
+        ("strategies", plan.strategies),
+        ("classifiers", plan.classifiers),
+        ("risk validators", plan.risk),
+    ):
+        if not spaces:
+            continue
+        w(f"  {title}:\n")
+        for s in spaces:
+            extra = ""
+            if s.entry.constraints:
+                extra += "  where " + " and ".join(c.text for c in s.entry.constraints)
+            if s.entry.active_regimes:
+                extra += f"  active in {', '.join(s.entry.active_regimes)}"
+            w(f"    {s.entry.type:<18} {s.n:>9,}  {_axes_text(s.axes)}{extra}\n")
+    if not plan.classifiers:
+        w("  classifiers: none (one implicit regime)\n")
+    for s in (plan.portfolio, plan.execution):
+        if s.n > 1:
+            w(f"    {s.role:<18} {s.n:>9,}  {_axes_text(s.axes)}\n")
+    if plan.classifiers:
+        names = {"strategy": "strategies", "classifier": "classifiers"}
+        inner = "strategy" if plan.outer == "classifier" else "classifier"
+        w(f"  topology: outer loop over {names[plan.outer]} ({plan.sizes[0]:,}),")
+        w(f" inner over {names[inner]} ({plan.sizes[1]:,})\n")
+    w(f"\nUnique features: {len(plan.features):,} (computed once each; {plan.naive_feature_count:,} without sharing)\n")
+    shown = plan.features[:12]
+    for f in shown:
+        w(f"  {f}\n")
+    if len(plan.features) > len(shown):
+        w(f"  ... and {len(plan.features) - len(shown):,} more\n")
+    w("\nContainers:            naive   stateless\n")
+    roles = list(dict.fromkeys([*plan.naive.containers, *plan.stateless.containers]))
+    for role in roles:
+        w(f"  {role:<16} {plan.naive.containers.get(role, 0):>10,}  {plan.stateless.containers.get(role, 0):>10,}\n")
+    w(f"  {'total':<16} {plan.naive.total:>10,}  {plan.stateless.total:>10,}   ({plan.reduction() * 100:.0f}% fewer)\n")
+    svc = plan.services()
+    if svc:
+        w("Services (stateless configurations): " + ", ".join(f"{v:,} {k}" for k, v in svc.items()) + "\n")
+    mem = plan.memory_estimate()
+    parts = ", ".join(f"{k.replace('_', ' ')} {_fmt_bytes(v)}" for k, v in mem.items() if k != "total" and v)
+    w(f"\nMemory estimate: {_fmt_bytes(mem['total'])} ({parts})\n")
+
+
+def cmd_expand(args) -> int:
+    from .expander import expand
+
+    plan = expand(args.config, max_combinations=args.max_combinations, count_data=not args.json)
+    if args.json:
+        json.dump(plan.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_plan(plan)
+    return 0
+
+
+def cmd_services(args) -> int:
+    from services.registry import load_plugin, registry
+
+    for ref in args.plugins or ():
+        load_plugin(ref)
+    roles = ["strategy", "classifier", "risk"] + (["indicator"] if args.indicators else [])
+    titles = {
+        "strategy": "Strategies",
+        "classifier": "Classifiers",
+        "risk": "Risk validators",
+        "indicator": "Indicators",
+    }
+    for role in roles:
+        print(f"{titles[role]}:")
+        for name, spec in sorted(registry(role).items()):
+            origin = "" if spec.builtin else f"  [{spec.module}]"
+            first = (spec.doc.splitlines() or [""])[0]
+            print(f"  {name}{origin}: {first}")
+            if role == "classifier":
+                print(f"      regimes: {', '.join(spec.regimes)}")
+            if role == "indicator":
+                print(f"      inputs: {', '.join(spec.inputs)}; outputs: {', '.join(spec.outputs)}")
+            for p in spec.params:
+                bounds = p.expected
+                print(f"      {p.name:<18} default {p.default!r:<10} {bounds}" + (f"  - {p.doc}" if p.doc else ""))
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sweep", description="Functional parameter-sweep backtesting engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("expand", help="show what a sweep will run, without running it")
+    p.add_argument("config", help="YAML config")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")
+    p.set_defaults(func=cmd_expand)
+
+    p = sub.add_parser("services", help="list registered services and their parameters")
+    p.add_argument("--indicators", action="store_true", help="also list indicators")
+    p.add_argument("--plugins", nargs="*", metavar="MODULE_OR_FILE", help="load these plugins first")
+    p.set_defaults(func=cmd_services)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SweepError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:  # e.g. `sweep expand x.yaml | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

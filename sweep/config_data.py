@@ -1,0 +1,248 @@
+"""The ``data:`` section: files or the built-in synthetic sample."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError, did_you_mean
+
+DATA_KEYS = ("path", "paths", "symbols", "start", "end", "timeframe", "synthetic", "symbol_column")
+SYNTHETIC_KEYS = ("bars", "seed", "symbols", "timeframe", "start", "price", "drift", "volatility", "regimes")
+TIMEFRAME = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
+DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+SAMPLE_BARS = 50_000
+
+
+@attrs.frozen
+class SyntheticConfig:
+    """Seeded geometric Brownian motion with regime switches (see containers.synthetic)."""
+
+    bars: int = SAMPLE_BARS
+    seed: int = 7
+    symbols: tuple[str, ...] = ("SYN",)
+    timeframe: str = "1m"
+    start: str = "2024-01-02"
+    price: float = 100.0
+    drift: float = 0.08
+    volatility: float = 0.20
+    regimes: bool = True
+
+
+@attrs.frozen
+class DataConfig:
+    """Where bars come from: ``files`` as (symbol or None, path) pairs, or ``synthetic``."""
+
+    files: tuple[tuple[str | None, str], ...] = ()
+    symbols: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    timeframe: str | None = None
+    synthetic: SyntheticConfig | None = None
+    symbol_column: str = "symbol"
+    is_sample: bool = False
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.synthetic is not None
+
+    def describe(self) -> str:
+        if self.synthetic is not None:
+            s = self.synthetic
+            what = "built-in synthetic sample" if self.is_sample else "synthetic data"
+            return f"{what}: {s.bars:,} {s.timeframe} bars x {len(s.symbols)} symbol(s), seed {s.seed}"
+        names = ", ".join(Path(p).name for _, p in self.files)
+        return f"{names}" + (f" resampled to {self.timeframe}" if self.timeframe else "")
+
+
+def parse_timeframe(value: Any, path) -> str:
+    """Normalise '5m', '1h', '1d', '15min' to polars duration text ('5m', '1h', '1d')."""
+    m = TIMEFRAME.match(str(value).strip().lower()) if isinstance(value, (str, int)) else None
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(
+            path, "expected a bar length such as 1m, 5m, 15m, 1h or 1d", value=value, fix="write e.g. timeframe: 15m"
+        )
+    unit = {"min": "m"}.get(m.group(2), m.group(2))
+    return f"{int(m.group(1))}{unit}"
+
+
+def _timestamp(value: Any, path) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).isoformat()
+        except ValueError:
+            pass
+    raise ConfigError(
+        path, "expected a date or timestamp", value=value, fix="write e.g. 2024-06-01 or 2024-06-01T14:30:00"
+    )
+
+
+def _resolve_file(value: Any, path, base_dir: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            path, "expected a path to a CSV or Parquet file", value=value, fix="write e.g. path: data/SPY.csv"
+        )
+    p = Path(value).expanduser()
+    if p.suffix.lower() not in DATA_SUFFIXES:
+        raise ConfigError(
+            path, "data files must be .csv or .parquet", value=value, fix="convert the file or fix the name"
+        )
+    candidates = [p] if p.is_absolute() else [base_dir / p, Path.cwd() / p]
+    for c in candidates:
+        if c.is_file():
+            return str(c.resolve())
+    tried = " or ".join(str(c) for c in dict.fromkeys(candidates))
+    raise ConfigError(
+        path,
+        f"data file not found (looked for {tried})",
+        value=value,
+        fix="fix the path (relative paths are tried from the config's folder, then the current directory), "
+        "or remove `data:` to use the built-in sample",
+    )
+
+
+def _check_keys(raw: dict, allowed, path) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                tuple(path) + (key,),
+                f"unknown key {key!r}{did_you_mean(key, allowed)}",
+                fix=f"allowed keys here: {', '.join(allowed)}",
+            )
+
+
+def _int(raw, path, low: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < low:
+        raise ConfigError(path, f"expected a whole number >= {low}", value=raw, fix=f"use an integer of at least {low}")
+    return raw
+
+
+def _float(raw, path, low: float | None = None) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (low is not None and raw < low):
+        bound = f" >= {low}" if low is not None else ""
+        raise ConfigError(path, f"expected a number{bound}", value=raw, fix=f"use a number{bound}")
+    return float(raw)
+
+
+def _symbols(raw, path) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s.strip() for s in raw):
+        raise ConfigError(path, "expected a list of symbol names", value=raw, fix="write e.g. symbols: [SPY, QQQ]")
+    if len(set(raw)) != len(raw):
+        raise ConfigError(path, "symbols are listed twice", value=raw, fix="list each symbol once")
+    return tuple(s.strip() for s in raw)
+
+
+def parse_synthetic(raw: Any, path) -> SyntheticConfig:
+    if raw is True or raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            path,
+            "expected a mapping of synthetic-data settings",
+            value=raw,
+            fix="write e.g. synthetic: {bars: 100000, seed: 1}",
+        )
+    _check_keys(raw, SYNTHETIC_KEYS, path)
+    p = tuple(path)
+    kw: dict[str, Any] = {}
+    if "bars" in raw:
+        kw["bars"] = _int(raw["bars"], p + ("bars",), 2)
+    if "seed" in raw:
+        kw["seed"] = _int(raw["seed"], p + ("seed",), 0)
+    if "symbols" in raw:
+        sym = raw["symbols"]
+        if isinstance(sym, int) and not isinstance(sym, bool):
+            kw["symbols"] = tuple(f"SYN{i + 1}" for i in range(_int(sym, p + ("symbols",), 1)))
+        else:
+            kw["symbols"] = _symbols(sym, p + ("symbols",))
+    if "timeframe" in raw:
+        kw["timeframe"] = parse_timeframe(raw["timeframe"], p + ("timeframe",))
+    if "start" in raw:
+        kw["start"] = _timestamp(raw["start"], p + ("start",))
+    if "price" in raw:
+        kw["price"] = _float(raw["price"], p + ("price",), 1e-6)
+    if "drift" in raw:
+        kw["drift"] = _float(raw["drift"], p + ("drift",))
+    if "volatility" in raw:
+        kw["volatility"] = _float(raw["volatility"], p + ("volatility",), 0.0)
+    if "regimes" in raw:
+        if not isinstance(raw["regimes"], bool):
+            raise ConfigError(
+                p + ("regimes",), "expected true or false", value=raw["regimes"], fix="write true or false"
+            )
+        kw["regimes"] = raw["regimes"]
+    return SyntheticConfig(**kw)
+
+
+def parse_data(raw: Any, base_dir: Path) -> DataConfig:
+    """Parse ``data:``; absent means the built-in synthetic sample."""
+    path = ("data",)
+    if raw is None:
+        return DataConfig(synthetic=SyntheticConfig(), is_sample=True)
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            path,
+            "expected a mapping",
+            value=raw,
+            fix="write data: {path: file.csv} or data: {synthetic: {bars: 10000}}",
+        )
+    _check_keys(raw, DATA_KEYS, path)
+    has_files = "path" in raw or "paths" in raw
+    if has_files and "synthetic" in raw:
+        raise ConfigError(path, "give either path(s) or synthetic, not both", fix="remove one of them")
+    kw: dict[str, Any] = {}
+    if "start" in raw:
+        kw["start"] = _timestamp(raw["start"], path + ("start",))
+    if "end" in raw:
+        kw["end"] = _timestamp(raw["end"], path + ("end",))
+    if kw.get("start") and kw.get("end") and kw["start"] >= kw["end"]:
+        raise ConfigError(
+            path + ("end",), f"end must be after start ({kw['start']})", value=raw["end"], fix="swap start and end"
+        )
+    if "timeframe" in raw:
+        kw["timeframe"] = parse_timeframe(raw["timeframe"], path + ("timeframe",))
+    if "symbols" in raw:
+        kw["symbols"] = _symbols(raw["symbols"], path + ("symbols",))
+    if "symbol_column" in raw:
+        if not isinstance(raw["symbol_column"], str):
+            raise ConfigError(path + ("symbol_column",), "expected a column name", value=raw["symbol_column"])
+        kw["symbol_column"] = raw["symbol_column"]
+    if "synthetic" in raw:
+        return DataConfig(synthetic=parse_synthetic(raw["synthetic"], path + ("synthetic",)), **kw)
+    if not has_files:
+        raise ConfigError(
+            path, "no data source given", fix="add path: file.csv (or .parquet), or synthetic: {bars: 10000}"
+        )
+    if "path" in raw and "paths" in raw:
+        raise ConfigError(path + ("paths",), "give path or paths, not both", fix="keep one")
+    files: list[tuple[str | None, str]] = []
+    if "path" in raw:
+        files.append((None, _resolve_file(raw["path"], path + ("path",), base_dir)))
+    else:
+        many = raw["paths"]
+        if isinstance(many, dict) and many:
+            for sym, f in many.items():
+                files.append((str(sym), _resolve_file(f, path + ("paths", sym), base_dir)))
+        elif isinstance(many, list) and many:
+            for i, f in enumerate(many):
+                files.append((Path(str(f)).stem.split("_")[0], _resolve_file(f, path + ("paths", i), base_dir)))
+        else:
+            raise ConfigError(
+                path + ("paths",),
+                "expected a list of files or a mapping symbol -> file",
+                value=many,
+                fix="write paths: {SPY: spy.csv, QQQ: qqq.csv}",
+            )
+    return DataConfig(files=tuple(files), **kw)
