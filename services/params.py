@@ -60,7 +60,8 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "duration":
-            return "a duration such as 30d, 4h, 90m or a whole number of bars" + _bound_text(self.low, self.high)
+            low = f" (at least {self.low:g} bars)" if self.low is not None else ""
+            return f"a duration such as 30d, 4h, 90m or a number of bars{low}"
         return f"{self.kind}{_bound_text(self.low, self.high)}"
 
     def check(self, value: Any, path: Sequence[str | int]) -> Any:
@@ -119,7 +120,14 @@ class Param:
         if not m:
             raise ConfigError(path, f"expected {self.expected}", value=value, fix="write e.g. 30d or 200")
         amount = float(m.group(1))
-        if (self.low is not None and amount < self.low) or (self.high is not None and amount > self.high):
+        # bounds are in bars: they are checked here for bar counts, and by the
+        # feature hub once the data's bars per day turn days/hours into bars
+        in_bars = m.group(2) in ("", "b")
+        if (
+            amount <= 0
+            or (in_bars and self.low is not None and amount < self.low)
+            or (in_bars and self.high is not None and amount > self.high)
+        ):
             raise ConfigError(
                 path, f"expected {self.expected}", value=value, fix=f"use an amount{_bound_text(self.low, self.high)}"
             )

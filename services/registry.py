@@ -147,20 +147,23 @@ class IndicatorSpec:
         return f"indicator {self.name!r}"
 
 
+def _code_of(spec: Any):
+    fn = getattr(spec, "func", None) or spec.kernel
+    code = fn.py_func.__code__
+    return fn.__name__, code.co_code, code.co_consts
+
+
 def _register(role: str, spec: Any, replace: bool) -> None:
     load_builtins()  # built-ins first, so a plugin cannot shadow one by import order
     table = _REGISTRY[role]
     old = table.get(spec.name)
-    if old is not None and not replace:
-        same_origin = old.module == spec.module and getattr(old, "func", getattr(old, "kernel", None)).__name__ == (
-            getattr(spec, "func", getattr(spec, "kernel", None)).__name__
+    # the same function imported again (re-import, or the same file under another module name) re-registers
+    if old is not None and not replace and _code_of(old) != _code_of(spec):
+        raise PluginError(
+            f"{spec.module}.{spec.name}",
+            f"a {ROLE_TITLES[role]} named {spec.name!r} is already registered by {old.module}",
+            fix="pass name='...' to the decorator to register it under another name",
         )
-        if not same_origin:  # re-importing the same module (e.g. in tests) re-registers silently
-            raise PluginError(
-                f"{spec.module}.{spec.name}",
-                f"a {ROLE_TITLES[role]} named {spec.name!r} is already registered by {old.module}",
-                fix="pass name='...' to the decorator to register it under another name",
-            )
     table[spec.name] = spec
 
 

@@ -1,25 +1,42 @@
 """Functional parameter-sweep engine.
 
->>> import sweep
->>> plan = sweep.expand("examples/seed.yaml")      # doctest: +SKIP
->>> plan.combinations                             # doctest: +SKIP
-24
+    >>> import sweep
+    >>> plan = sweep.expand("examples/seed.yaml")      # doctest: +SKIP
+    >>> plan.combinations                             # doctest: +SKIP
+    24
+
+Attributes are imported lazily so that ``sweep.errors`` can be used by the
+services and containers packages without importing the orchestration layer.
 """
 
-from .config import SweepConfig, load_config
-from .errors import ConfigError, DataError, PluginError, SweepError
-from .expander import Plan, expand
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConfigError",
-    "DataError",
-    "Plan",
-    "PluginError",
-    "SweepConfig",
-    "SweepError",
-    "__version__",
-    "expand",
-    "load_config",
-]
+_EXPORTS = {
+    "ConfigError": "sweep.errors",
+    "DataError": "sweep.errors",
+    "PluginError": "sweep.errors",
+    "SweepError": "sweep.errors",
+    "SweepConfig": "sweep.config",
+    "load_config": "sweep.config",
+    "Plan": "sweep.expander",
+    "expand": "sweep.expander",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

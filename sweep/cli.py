@@ -3,6 +3,8 @@
     sweep expand CONFIG [--json]          what a sweep will be, without running it
     sweep services [--indicators] [--plugins M ...]
                                           registered services and their parameters
+    sweep check [NAME ...] [--plugins M ...]
+                                          property-test services and indicators; exit 1 on failure
 
 Bad input prints one message (path, value, fix) to stderr and exits 2.
 """
@@ -142,6 +144,56 @@ def cmd_services(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    import time
+
+    from services.registry import ROLES, load_plugin, registry
+    from services.testing import CHECKS, check, find
+
+    from .errors import ConfigError
+
+    for i, ref in enumerate(args.plugins or ()):
+        try:
+            load_plugin(ref)
+        except SweepError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                ("--plugins", i),
+                f"cannot load plugin: {type(exc).__name__}: {exc}",
+                value=ref,
+                fix="give an importable module name or a path to a .py file",
+            ) from None
+    if args.names:
+        targets = []
+        for name in args.names:
+            try:
+                targets.append(find(name))
+            except (LookupError, KeyError) as exc:
+                raise ConfigError(
+                    ("check",), str(exc).strip("'\""), value=name, fix="see `sweep services --indicators` for names"
+                ) from None
+    else:
+        targets = [spec for role in ROLES for _, spec in sorted(registry(role).items())]
+    header = f"{'name':<22} {'kind':<11}" + "".join(f" {c[:12]:>12}" for c in CHECKS)
+    print(header)
+    print("-" * len(header))
+    failed = []
+    start = time.perf_counter()
+    for spec in targets:
+        res = check(spec, examples=args.examples, seed=args.seed)
+        row = f"{res.name:<22} {res.kind:<11}" + "".join(f" {res.results[c]:>12}" for c in CHECKS)
+        print(row, flush=True)
+        if not res.ok:
+            failed.append(res)
+    print(f"\n{len(targets) - len(failed)} of {len(targets)} passed in {time.perf_counter() - start:.1f}s")
+    for res in failed:
+        print(f"\nFAIL {res.kind} {res.name!r}:")
+        for f in res.failures:
+            print(f"  {f}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sweep", description="Functional parameter-sweep backtesting engine.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -157,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--indicators", action="store_true", help="also list indicators")
     p.add_argument("--plugins", nargs="*", metavar="MODULE_OR_FILE", help="load these plugins first")
     p.set_defaults(func=cmd_services)
+
+    p = sub.add_parser("check", help="property-test services and indicators (purity, bounds, no look-ahead)")
+    p.add_argument("names", nargs="*", help="services/indicators to check (default: all registered)")
+    p.add_argument("--plugins", nargs="*", metavar="MODULE_OR_FILE", help="load these plugins first")
+    p.add_argument("--examples", type=int, default=25, help="hypothesis examples per property (default 25)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: derandomized, reproducible)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

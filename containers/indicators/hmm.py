@@ -64,6 +64,15 @@ def _forward(e, A, pi0, pi1, alpha, scale):
     return ll
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _posterior(w0, w1):
+    """Normalise two state weights; an all-zero pair (underflow) becomes 50/50."""
+    ws = w0 + w1
+    if ws > 0.0:
+        return w0 / ws, w1 / ws
+    return 0.5, 0.5
+
+
 @njit(cache=True, nogil=True)
 def fit_gaussian_hmm(r, mu, var, A, iters, warm):
     """Baum-Welch for a 2-state Gaussian HMM on ``r``; updates mu, var, A in place.
@@ -119,11 +128,7 @@ def fit_gaussian_hmm(r, mu, var, A, iters, warm):
         g0_head = 0.0  # sum of gamma over t < T-1 (denominators of A)
         g1_head = 0.0
         for t in range(T):
-            g0 = alpha[t, 0] * beta[t, 0]
-            g1 = alpha[t, 1] * beta[t, 1]
-            gs = g0 + g1
-            g0 /= gs
-            g1 /= gs
+            g0, g1 = _posterior(alpha[t, 0] * beta[t, 0], alpha[t, 1] * beta[t, 1])
             if t == 0:
                 pi0 = g0
                 pi1 = g1
@@ -149,21 +154,19 @@ def fit_gaussian_hmm(r, mu, var, A, iters, warm):
         v0 = 0.0
         v1 = 0.0
         for t in range(T):
-            g0 = alpha[t, 0] * beta[t, 0]
-            g1 = alpha[t, 1] * beta[t, 1]
-            gs = g0 + g1
-            v0 += g0 / gs * (r[t] - mu[0]) ** 2
-            v1 += g1 / gs * (r[t] - mu[1]) ** 2
+            g0, g1 = _posterior(alpha[t, 0] * beta[t, 0], alpha[t, 1] * beta[t, 1])
+            v0 += g0 * (r[t] - mu[0]) ** 2
+            v1 += g1 * (r[t] - mu[1]) ** 2
         if g0s > 1e-9:
             var[0] = max(v0 / g0s, vfloor)
         if g1s > 1e-9:
             var[1] = max(v1 / g1s, vfloor)
-        if g0_head > 1e-9:
-            r0 = x00 + x01
+        r0 = x00 + x01
+        if g0_head > 1e-9 and r0 > 0.0:
             A[0, 0] = x00 / r0
             A[0, 1] = x01 / r0
-        if g1_head > 1e-9:
-            r1 = x10 + x11
+        r1 = x10 + x11
+        if g1_head > 1e-9 and r1 > 0.0:
             A[1, 0] = x10 / r1
             A[1, 1] = x11 / r1
         if abs(ll - prev_ll) <= 1e-10 * (1.0 + abs(ll)):

@@ -8,9 +8,21 @@ kernels against them.  Bars where any input is NaN are skipped, as the kernels d
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+
+
+def _whole_numbers(fn):
+    """Let references take the hub's float64 parameters: 20.0 -> 20."""
+
+    @functools.wraps(fn)
+    def wrap(*args):
+        fixed = [int(a) if isinstance(a, float) and a.is_integer() else a for a in args]
+        return fn(*fixed)
+
+    return wrap
 
 
 def _on_valid(inputs, n_out, fn):
@@ -25,6 +37,7 @@ def _on_valid(inputs, n_out, fn):
     return out
 
 
+@_whole_numbers
 def sma(x, n):
     def f(v):
         return [np.mean(v[t - n + 1 : t + 1]) if t >= n - 1 else np.nan for t in range(len(v))]
@@ -32,6 +45,7 @@ def sma(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def ema(x, n):
     def f(v):
         out = [np.nan] * len(v)
@@ -49,6 +63,7 @@ def ema(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def std(x, n):
     def f(v):
         return [np.std(v[t - n + 1 : t + 1]) if t >= n - 1 else np.nan for t in range(len(v))]
@@ -56,6 +71,7 @@ def std(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def zscore(x, n):
     def f(v):
         out = []
@@ -71,6 +87,7 @@ def zscore(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def bbands(x, n, k):
     def f(v):
         mid, up, lo = [], [], []
@@ -90,6 +107,7 @@ def bbands(x, n, k):
     return _on_valid([x], 3, f)
 
 
+@_whole_numbers
 def slope(x, n):
     def f(v):
         j = np.arange(n, dtype=float)
@@ -98,6 +116,7 @@ def slope(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def returns(x, n):
     def f(v):
         return [v[t] / v[t - n] - 1.0 if t >= n else np.nan for t in range(len(v))]
@@ -105,6 +124,7 @@ def returns(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def logret(x, n):
     def f(v):
         return [math.log(v[t] / v[t - n]) if t >= n else np.nan for t in range(len(v))]
@@ -112,6 +132,7 @@ def logret(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def lag(x, k):
     def f(v):
         return [v[t - k] if t >= k else np.nan for t in range(len(v))]
@@ -119,6 +140,7 @@ def lag(x, k):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def pctrank(x, n):
     def f(v):
         return [np.mean(v[t - n + 1 : t + 1] <= v[t]) if t >= n - 1 else np.nan for t in range(len(v))]
@@ -126,6 +148,7 @@ def pctrank(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def donchian(high, low, n):
     def f(h, l):
         up, lo, mid = [], [], []
@@ -165,6 +188,7 @@ def _wilder(values, n, first_index):
     return out
 
 
+@_whole_numbers
 def atr(high, low, close, n):
     def f(h, l, c):
         if len(h) == 0:
@@ -175,6 +199,7 @@ def atr(high, low, close, n):
     return _on_valid([high, low, close], 1, f)
 
 
+@_whole_numbers
 def rsi(x, n):
     def f(v):
         gains = [max(v[t] - v[t - 1], 0.0) for t in range(1, len(v))]
@@ -192,6 +217,7 @@ def rsi(x, n):
     return _on_valid([x], 1, f)
 
 
+@_whole_numbers
 def adx(high, low, close, n):
     def f(h, l, c):
         T = len(h)
@@ -281,7 +307,8 @@ def _hmm_fit_reference(r, mu, var, A, iters, warm):
         gamma = []
         for t in range(T):
             g = [alpha[t][k] * beta[t][k] for k in (0, 1)]
-            gamma.append([g[0] / (g[0] + g[1]), g[1] / (g[0] + g[1])])
+            total = g[0] + g[1]
+            gamma.append([g[0] / total, g[1] / total] if total > 0 else [0.5, 0.5])
         xi = [[0.0, 0.0], [0.0, 0.0]]
         for t in range(T - 1):
             for i in (0, 1):
@@ -297,8 +324,8 @@ def _hmm_fit_reference(r, mu, var, A, iters, warm):
             if gs[k] > 1e-9:
                 var[k] = max(sum(g[k] * (x - mu[k]) ** 2 for g, x in zip(gamma, r)) / gs[k], vfloor)
         for i in (0, 1):
-            if head[i] > 1e-9:
-                row = xi[i][0] + xi[i][1]
+            row = xi[i][0] + xi[i][1]
+            if head[i] > 1e-9 and row > 0:
                 A[i] = [xi[i][0] / row, xi[i][1] / row]
         if abs(ll - prev_ll) <= 1e-10 * (1.0 + abs(ll)):
             break
@@ -312,6 +339,7 @@ def _hmm_fit_reference(r, mu, var, A, iters, warm):
     return alpha[-1]
 
 
+@_whole_numbers
 def hmm(x, window, refit, iters):
     W, R = int(window), int(refit)
 
@@ -349,6 +377,7 @@ def hmm(x, window, refit, iters):
 # --------------------------------------------------------------------- SVM
 
 
+@_whole_numbers
 def svm(x, window, refit, c, epochs):
     W, R, C, E = int(window), int(refit), float(c), int(epochs)
 

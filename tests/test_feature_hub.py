@@ -1,0 +1,57 @@
+"""The feature hub: dedup, layout, warm-up alignment, durations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sweep
+from containers.feature_hub import FeatureHub, chunk_for
+from services.verify import tiny_bars
+from sweep.errors import ConfigError
+
+
+def test_dedup_shared_dependencies():
+    hub = FeatureHub(["bbands(close,20,2.0).upper", "bbands(close,20,2).lower", "SMA(close, 20)"])
+    assert hub.computations == ["bbands(close,20,2.0)", "sma(close,20)"]
+    assert len(hub.rows) == 3 and len(set(hub.rows.tolist())) == 3
+
+
+def test_composition_computes_inner_once():
+    hub = FeatureHub(["std(returns(close,1),10)", "sma(returns(close,1),5)", "returns(close,1)"])
+    assert hub.computations.count("returns(close,1)") == 1
+    assert hub.warmup == 1 + 9
+
+
+def test_warmup_is_the_max_over_features():
+    hub = FeatureHub(["sma(close,5)", "sma(close,50)", "adx(high,low,close,14).adx"])
+    assert hub.warmup == max(4, 49, 27)
+    block = hub.compute_all(tiny_bars(200))
+    assert not np.isnan(block[hub.rows, hub.warmup :]).any()
+    assert np.isnan(block[hub.rows[1], hub.warmup - 1])
+
+
+def test_durations_resolve_with_bars_per_day():
+    hub = FeatureHub(["hmm(close,30d)"], bars_per_day=78)
+    assert hub.warmup == 30 * 78
+    with pytest.raises(ConfigError, match="needs at least 10 bars"):
+        FeatureHub(["hmm(close,3d)"], bars_per_day=1)
+
+
+def test_block_rows_are_bars_then_features():
+    data = tiny_bars(50)
+    hub = FeatureHub(["lag(close,1)"])
+    block = hub.compute_all(data)
+    assert np.array_equal(block[:5], data)
+    assert np.array_equal(block[hub.rows[0], 1:], data[3, :-1])
+
+
+def test_plan_features_feed_the_hub(examples):
+    plan = sweep.expand(examples / "seed.yaml")
+    hub = FeatureHub(plan.features, bars_per_day=10)
+    assert len(hub.rows) == len(plan.features) == 7
+
+
+def test_chunk_for_respects_budget():
+    assert chunk_for(10, 65_536) == 65_536
+    assert chunk_for(100_000, 65_536, budget_bytes=2**20) == 256
