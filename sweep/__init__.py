@@ -24,6 +24,9 @@ _EXPORTS = {
     "load_config": "sweep.config",
     "Plan": "sweep.expander",
     "expand": "sweep.expander",
+    "run": "sweep.runner",
+    "RunResult": "sweep.results",
+    "open_results": "sweep.results",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -1,5 +1,9 @@
 """The ``sweep`` command line.
 
+    sweep run CONFIG [--results-dir D] [--resume] [--engine fast|reference] [--threads N]
+                                          backtest every combination, write results
+    sweep results DIR [--top N] [--sort METRIC] [--phase P]
+                                          the best combinations of a run
     sweep expand CONFIG [--json]          what a sweep will be, without running it
     sweep services [--indicators] [--plugins M ...]
                                           registered services and their parameters
@@ -194,6 +198,67 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_run(args) -> int:
+    import time
+
+    from .cli_format import format_table
+    from .runner import run
+
+    start = time.perf_counter()
+    res = run(
+        args.config,
+        results_dir=args.results_dir,
+        resume=args.resume,
+        force=args.force,
+        engine=args.engine,
+        threads=args.threads,
+        progress=not args.quiet,
+        max_combinations=args.max_combinations,
+    )
+    took = time.perf_counter() - start
+    metric = res.objective[0]
+    print(f"\nTop {min(args.top, res.metrics.height)} of {res.metrics.height:,} by {metric} (phase {res.main_phase}):")
+    print(format_table(res.best(args.top), metric))
+    for name in res.phases[1:]:
+        m = res.phase(name)["metrics"]
+        if m.height and metric in m.columns:
+            print(f"\nPhase {name}:")
+            print(format_table(res.best(args.top, phase=name), metric))
+    stats = getattr(res, "stats", {})
+    work = sum(v.get("seconds", 0) for v in stats.values())
+    print(f"\nfinished in {took:.1f}s" + (f" ({work:.1f}s in phases)" if work else ""))
+    print(f"results: {res.path}" if res.path else "results kept in memory (results_storage: memory)")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from .cli_format import format_table
+    from .results import open_results
+
+    res = open_results(args.dir)
+    phase = args.phase or res.main_phase
+    if phase not in res.phases:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            ("--phase",), f"no phase {phase!r} in {res.path}", value=phase, fix=f"phases: {', '.join(res.phases)}"
+        )
+    metric = args.sort or res.objective[0]
+    m = res.phase(phase)["metrics"]
+    if metric not in m.columns:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            ("--sort",),
+            "not a column of metrics.parquet",
+            value=metric,
+            fix="e.g. sharpe, total_return, max_drawdown, calmar, win_rate, trades",
+        )
+    print(f"{res.path} - phase {phase}, {m.height:,} rows, top {min(args.top, m.height)} by {metric}:")
+    print(format_table(res.best(args.top, by=metric if args.sort else None, phase=phase), metric))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sweep", description="Functional parameter-sweep backtesting engine.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -204,6 +269,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")
     p.set_defaults(func=cmd_expand)
+
+    p = sub.add_parser("run", help="backtest every combination and write a results folder")
+    p.add_argument("config", help="YAML config")
+    p.add_argument("--results-dir", default=None, help="where results go (default: results_dir in the config)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of this config")
+    p.add_argument("--force", action="store_true", help="recompute even if this exact run is already complete")
+    p.add_argument("--engine", choices=("fast", "reference"), default=None, help="fast (default) or reference")
+    p.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    p.add_argument("--top", type=int, default=10, help="rows in the summary table")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("results", help="show the best combinations of a results folder")
+    p.add_argument("dir", help="a run folder, or a sweep folder (its newest run)")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--sort", default=None, help="metric to sort by (default: the objective)")
+    p.add_argument("--phase", default=None, help="phase to show (default: the first)")
+    p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("services", help="list registered services and their parameters")
     p.add_argument("--indicators", action="store_true", help="also list indicators")

@@ -167,6 +167,13 @@ def parse_synthetic(raw: Any, path) -> SyntheticConfig:
             kw["symbols"] = _symbols(sym, p + ("symbols",))
     if "timeframe" in raw:
         kw["timeframe"] = parse_timeframe(raw["timeframe"], p + ("timeframe",))
+        if kw["timeframe"][-1] not in "mhd":
+            raise ConfigError(
+                p + ("timeframe",),
+                "synthetic bars are minutes, hours or days",
+                value=raw["timeframe"],
+                fix="use e.g. 1m, 5m, 1h or 1d",
+            )
     if "start" in raw:
         kw["start"] = _timestamp(raw["start"], p + ("start",))
     if "price" in raw:

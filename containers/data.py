@@ -1,0 +1,383 @@
+"""The data container: bars from CSV/Parquet (or the synthetic sample), validated, as numpy columns.
+
+Columns are found case-insensitively: a timestamp (``timestamp``, ``datetime``,
+``date``, ``time`` or ``ts``), open, high, low, close, and optionally volume
+and a symbol column.  Several symbols (a symbol column, or one file each) run
+as independent universes.  Every problem is a DataError naming the file, the
+row (1-based, in file order) and column, and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+import polars as pl
+
+from sweep.errors import DataError
+
+from . import synthetic
+
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "ts")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@attrs.frozen(eq=False)
+class Universe:
+    """One symbol's bars: int64 ns UTC timestamps and float64 OHLCV columns."""
+
+    symbol: str
+    timestamps: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    source: str
+    bars_per_day: float
+    bars_per_year: float
+
+    @property
+    def n(self) -> int:
+        return int(self.close.shape[0])
+
+    def ohlcv(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Bars as a (5, n) C-contiguous block (what the feature hub takes)."""
+        sl = slice(start, stop)
+        return np.ascontiguousarray(
+            np.vstack([self.open[sl], self.high[sl], self.low[sl], self.close[sl], self.volume[sl]])
+        )
+
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=8)
+        h.update(self.symbol.encode())
+        for a in (self.timestamps, self.open, self.high, self.low, self.close, self.volume):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def describe(self) -> dict:
+        ts = self.timestamps.astype("datetime64[ns]")
+        return {
+            "symbol": self.symbol,
+            "source": self.source,
+            "bars": self.n,
+            "first": str(ts[0]),
+            "last": str(ts[-1]),
+            "bars_per_day": self.bars_per_day,
+            "bars_per_year": self.bars_per_year,
+            "fingerprint": self.fingerprint(),
+        }
+
+
+def frequency(timestamps: np.ndarray) -> tuple[float, float]:
+    """(bars per day, bars per year) inferred from timestamps.
+
+    Intraday data: the median number of bars per UTC date, times 252 sessions.
+    Daily or slower: 252 / (median spacing in days).
+    """
+    if timestamps.size < 2:
+        return 1.0, 252.0
+    spacing_days = float(np.median(np.diff(timestamps))) / 86_400e9
+    if spacing_days >= 0.8:
+        return 1.0, 252.0 / max(1.0, round(spacing_days)) if spacing_days < 6 else 365.25 / spacing_days
+    days = timestamps // (86_400 * 10**9)
+    _, counts = np.unique(days, return_counts=True)
+    per_day = float(np.median(counts))
+    return per_day, per_day * 252.0
+
+
+def _find(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
+    lower = {c.lower().strip(): c for c in columns}
+    for w in wanted:
+        if w in lower:
+            return lower[w]
+    return None
+
+
+def _read(path: str) -> pl.DataFrame:
+    try:
+        if path.endswith((".parquet", ".pq")):
+            return pl.read_parquet(path)
+        return pl.read_csv(path, infer_schema_length=10_000)
+    except Exception as exc:
+        raise DataError(
+            path,
+            f"cannot read the file: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            fix="check it is a valid CSV with a header row, or a Parquet file",
+        ) from None
+
+
+def _timestamps(df: pl.DataFrame, col: str, path: str) -> np.ndarray:
+    s = df[col]
+    if s.dtype == pl.Utf8:
+        parsed = s.str.strip_chars().str.to_datetime(time_zone="UTC", strict=False)
+        if parsed.null_count() > s.null_count():
+            naive = s.str.strip_chars().str.to_datetime(strict=False)
+            parsed = naive.dt.replace_time_zone("UTC") if naive.null_count() < parsed.null_count() else parsed
+        bad = (parsed.is_null() & s.is_not_null()).arg_true()
+        if len(bad):
+            r = int(bad[0])
+            raise DataError(
+                path,
+                "cannot read the timestamp",
+                row=r + 1,
+                column=col,
+                value=s[r],
+                fix="use ISO timestamps like 2024-03-26 13:30:00+00:00",
+            )
+        s = parsed
+    if s.dtype == pl.Date:
+        s = s.cast(pl.Datetime("us"))
+    if isinstance(s.dtype, pl.Datetime):
+        if s.dtype.time_zone is None:
+            s = s.dt.replace_time_zone("UTC")
+        out = s.dt.convert_time_zone("UTC").dt.epoch("ns")
+    elif s.dtype.is_numeric():
+        x = s.cast(pl.Float64)
+        mx = float(x.abs().max() or 0)
+        scale = 1e9 if mx < 1e11 else (1e6 if mx < 1e14 else (1e3 if mx < 1e17 else 1.0))  # s, ms, us or ns
+        out = (x * scale).cast(pl.Int64)
+    else:
+        raise DataError(path, f"timestamp column has type {s.dtype}", column=col, fix="use ISO text or epoch numbers")
+    nulls = out.is_null().arg_true()
+    if len(nulls):
+        raise DataError(path, "missing timestamp", row=int(nulls[0]) + 1, column=col, fix="remove or fill that row")
+    return out.to_numpy().astype(np.int64)
+
+
+def validate(path: str, ts: np.ndarray, cols: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+    """Raise DataError at the first bad row: order, duplicates, NaN, non-positive or inconsistent prices."""
+
+    def row_of(i: int) -> int:
+        return int(rows[i]) + 1 if rows is not None else i + 1
+
+    for name in (*PRICE_COLUMNS, "volume"):
+        a = cols[name]
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise DataError(
+                path,
+                "missing or non-finite value",
+                row=row_of(bad[0]),
+                column=name,
+                value=a[bad[0]],
+                fix="fill or drop that row",
+            )
+    for name in PRICE_COLUMNS:
+        bad = np.flatnonzero(cols[name] <= 0)
+        if bad.size:
+            raise DataError(
+                path,
+                "prices must be positive",
+                row=row_of(bad[0]),
+                column=name,
+                value=float(cols[name][bad[0]]),
+                fix="fix or drop that row",
+            )
+    bad = np.flatnonzero(cols["volume"] < 0)
+    if bad.size:
+        raise DataError(
+            path,
+            "volume must not be negative",
+            row=row_of(bad[0]),
+            column="volume",
+            value=float(cols["volume"][bad[0]]),
+            fix="fix or drop that row",
+        )
+    o, h, l, c = (cols[k] for k in PRICE_COLUMNS)
+    bad = np.flatnonzero(h < np.maximum(o, c))
+    if bad.size:
+        i = bad[0]
+        raise DataError(
+            path,
+            f"high {h[i]} is below max(open, close) = {max(o[i], c[i])}",
+            row=row_of(i),
+            column="high",
+            fix="high must be the bar's highest price; fix or drop that row",
+        )
+    bad = np.flatnonzero(l > np.minimum(o, c))
+    if bad.size:
+        i = bad[0]
+        raise DataError(
+            path,
+            f"low {l[i]} is above min(open, close) = {min(o[i], c[i])}",
+            row=row_of(i),
+            column="low",
+            fix="low must be the bar's lowest price; fix or drop that row",
+        )
+    d = np.diff(ts)
+    bad = np.flatnonzero(d <= 0)
+    if bad.size:
+        i = bad[0] + 1
+        what = "duplicate timestamp" if d[bad[0]] == 0 else "timestamps are not in increasing order"
+        raise DataError(
+            path,
+            what,
+            row=row_of(i),
+            value=str(ts[i].astype("datetime64[ns]")),
+            fix="sort the bars by time and keep one bar per timestamp",
+        )
+
+
+def _resample(ts: np.ndarray, cols: dict[str, np.ndarray], timeframe: str, path: str):
+    df = pl.DataFrame({"timestamp": pl.Series(ts).cast(pl.Datetime("ns", "UTC")), **cols})
+    every = timeframe
+    spacing = np.median(np.diff(ts)) if ts.size > 1 else 0
+    unit_ns = {"s": 1e9, "m": 60e9, "h": 3600e9, "d": 86400e9, "w": 7 * 86400e9}[timeframe[-1]]
+    if spacing and int(timeframe[:-1]) * unit_ns < spacing * 0.999:
+        raise DataError(
+            path,
+            f"timeframe {timeframe} is finer than the data's bars",
+            fix="use a timeframe that is a multiple of the data's bar length, or drop `timeframe:`",
+        )
+    out = (
+        df.sort("timestamp")
+        .group_by_dynamic("timestamp", every=every, closed="left", label="left")
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+        )
+    )
+    return out["timestamp"].dt.epoch("ns").to_numpy(), {k: out[k].to_numpy().astype(np.float64) for k in cols}
+
+
+def _to_bound(text: str | None) -> int | None:
+    if not text:
+        return None
+    t = np.datetime64(text.replace("+00:00", "").split("+")[0], "ns")
+    return int(t.astype(np.int64))
+
+
+def _universe(symbol, ts, cols, source, cfg, path) -> Universe:
+    validate(path, ts, cols)
+    start, end = _to_bound(cfg.start), _to_bound(cfg.end)
+    keep = np.ones(ts.size, dtype=bool)
+    if start is not None:
+        keep &= ts >= start
+    if end is not None:
+        keep &= ts <= end
+    if not keep.any():
+        span = f"{ts[0].astype('datetime64[ns]')} to {ts[-1].astype('datetime64[ns]')}" if ts.size else "nothing"
+        raise DataError(
+            path,
+            f"no bars for {symbol} between start {cfg.start} and end {cfg.end} (data covers {span})",
+            fix="widen data.start/data.end",
+        )
+    ts = ts[keep]
+    cols = {k: np.ascontiguousarray(v[keep]) for k, v in cols.items()}
+    if cfg.timeframe:
+        ts, cols = _resample(ts, cols, cfg.timeframe, path)
+    per_day, per_year = frequency(ts)
+    return Universe(
+        symbol,
+        np.ascontiguousarray(ts),
+        cols["open"],
+        cols["high"],
+        cols["low"],
+        cols["close"],
+        cols["volume"],
+        source,
+        per_day,
+        per_year,
+    )
+
+
+def load_file(path: str, symbol: str | None, cfg) -> list[Universe]:
+    df = _read(path)
+    if df.height == 0:
+        raise DataError(path, "the file has no rows", fix="point data.path at a file with bars")
+    names = df.columns
+    tcol = _find(names, TIME_COLUMNS)
+    if tcol is None:
+        raise DataError(
+            path,
+            f"no timestamp column (found: {', '.join(names)})",
+            fix=f"name one of the columns {', '.join(TIME_COLUMNS)}",
+        )
+    found = {}
+    for want in PRICE_COLUMNS:
+        col = _find(names, (want, want[0]))
+        if col is None:
+            raise DataError(
+                path,
+                f"missing column {want!r} (found: {', '.join(names)})",
+                fix="provide open, high, low and close columns (any letter case)",
+            )
+        found[want] = col
+    vcol = _find(names, ("volume", "vol", "v"))
+    scol = _find(names, (cfg.symbol_column.lower(), "symbol", "ticker"))
+    ts_all = _timestamps(df, tcol, path)
+
+    def columns(mask=None):
+        out = {}
+        for want, col in found.items():
+            s = df[col].cast(pl.Float64, strict=False)
+            out[want] = s.to_numpy().astype(np.float64)
+        out["volume"] = (
+            df[vcol].cast(pl.Float64, strict=False).fill_null(0.0).to_numpy().astype(np.float64)
+            if vcol
+            else np.zeros(df.height)
+        )
+        return out if mask is None else {k: v[mask] for k, v in out.items()}
+
+    all_cols = columns()
+    for want, col in found.items():  # text that is not a number
+        bad = np.flatnonzero(np.isnan(all_cols[want]) & df[col].is_not_null().to_numpy())
+        if bad.size and df[col].dtype == pl.Utf8:
+            raise DataError(
+                path, "not a number", row=int(bad[0]) + 1, column=col, value=df[col][int(bad[0])], fix="fix that value"
+            )
+    universes = []
+    if scol is not None and (symbol is None):
+        syms = df[scol].cast(pl.Utf8).to_numpy()
+        wanted = cfg.symbols or tuple(dict.fromkeys(syms.tolist()))
+        for sym in wanted:
+            mask = syms == sym
+            if not mask.any():
+                raise DataError(
+                    path,
+                    f"symbol {sym!r} is not in column {scol!r}",
+                    column=scol,
+                    fix=f"symbols in the file: {', '.join(sorted(set(syms.tolist()))[:20])}",
+                )
+            rows = np.flatnonzero(mask)
+            cols = {k: v[rows] for k, v in all_cols.items()}
+            validate(path, ts_all[rows], cols, rows)
+            universes.append(_universe(str(sym), ts_all[rows], cols, path, cfg, path))
+        return universes
+    sym = symbol or path.replace("\\", "/").split("/")[-1].split(".")[0].split("_")[0]
+    if cfg.symbols and sym not in cfg.symbols and len(cfg.symbols) == 1 and symbol is None:
+        sym = cfg.symbols[0]
+    return [_universe(sym, ts_all, all_cols, path, cfg, path)]
+
+
+def load_universes(data_cfg) -> list[Universe]:
+    """Load every symbol of a ``DataConfig`` (files or synthetic) as validated universes."""
+    if data_cfg.synthetic is not None:
+        s = data_cfg.synthetic
+        out = []
+        for i, sym in enumerate(s.symbols):
+            cols = synthetic.generate(
+                s.bars, s.seed + 1000 * i, s.timeframe, s.start, s.price, s.drift, s.volatility, s.regimes
+            )
+            ts = cols.pop("timestamp")
+            cols.pop("regime")
+            out.append(_universe(sym, ts, cols, f"synthetic(seed={s.seed + 1000 * i})", data_cfg, f"synthetic:{sym}"))
+        return out
+    out = []
+    for symbol, path in data_cfg.files:
+        out += load_file(path, symbol, data_cfg)
+    if data_cfg.symbols:
+        missing = [s for s in data_cfg.symbols if s not in {u.symbol for u in out}]
+        if missing:
+            raise DataError(
+                data_cfg.files[0][1],
+                f"symbol(s) {', '.join(missing)} not found in the data",
+                fix=f"symbols found: {', '.join(u.symbol for u in out)}",
+            )
+    return out

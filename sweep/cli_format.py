@@ -1,0 +1,39 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+SHOWN_METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "trades", "win_rate", "profit_factor")
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    return str(v)
+
+
+def format_table(df: pl.DataFrame, objective: str | None = None, max_params: int = 6) -> str:
+    """Top rows with their identifying columns, parameters that vary, and the main metrics."""
+    if df.height == 0:
+        return "(no rows)"
+    ident = [c for c in ("combo_id", "symbol", "window", "strategy", "classifier") if c in df.columns]
+    params = [c for c in df.columns if "." in c and df[c].null_count() < df.height][:max_params]
+    metrics = [m for m in ((objective,) if objective else ()) + SHOWN_METRICS if m and m in df.columns]
+    metrics = list(dict.fromkeys(metrics))
+    cols = ident + params + metrics
+    rows = [[_cell(v) for v in r] for r in df.select(cols).iter_rows()]
+    heads = [c.replace("strategy.", "").replace("classifier.", "c.") for c in cols]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+    line = "  ".join(h.rjust(w) for h, w in zip(heads, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)

@@ -1,0 +1,285 @@
+"""The fast engine's driver: stream bars in chunks through the feature hub and the fused kernel.
+
+``simulate`` runs a set of combinations of a plan over one universe (symbol)
+and a scoring range of bars, and returns their metrics (and, on request,
+events and equity curves).  Memory depends on the number of combinations and
+the chunk length, never on their product: the hub block is (rows, chunk), the
+portfolio bank (fields, combinations), event buffers are bounded per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import numba
+import numpy as np
+
+from containers.data import Universe
+from containers.feature_hub import FeatureHub, chunk_for
+from containers.kernel import load_kernel
+from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
+
+from .errors import DataError
+from .expander import Plan
+
+EVENT_BUDGET_BYTES = 64 * 2**20
+HUB_BUDGET_BYTES = 256 * 2**20
+
+
+@attrs.frozen(eq=False)
+class KernelTables:
+    """Everything about a plan's services the kernel needs, as numpy arrays (built once per plan)."""
+
+    kernel: object
+    S_kind: np.ndarray
+    S_codes: np.ndarray
+    S_rows: np.ndarray
+    S_mask: np.ndarray
+    C_kind: np.ndarray
+    C_codes: np.ndarray
+    C_rows: np.ndarray
+    C_entry: np.ndarray
+    n_regimes: int
+    R_codes: np.ndarray
+    R_off: np.ndarray
+    P: np.ndarray
+    E: np.ndarray
+    regime_names: tuple  # per classifier entry
+
+
+def _unique_specs(spaces):
+    specs, kinds = [], []
+    for sp in spaces:
+        spec = sp.entry.spec
+        if spec not in specs:
+            specs.append(spec)
+        kinds += [specs.index(spec)] * sp.n
+    return specs, np.array(kinds, dtype=np.int64)
+
+
+def _stack(spaces, hub_rows: np.ndarray, nan_row: int, with_features: bool = True):
+    n = sum(sp.n for sp in spaces)
+    width = max([sp.codes.shape[1] for sp in spaces] + [1])
+    codes = np.zeros((max(n, 1), width))
+    k = max([sp.feature_index.shape[1] for sp in spaces if sp.feature_index is not None] + [1])
+    rows = np.full((max(n, 1), k), nan_row, dtype=np.int64)
+    off = 0
+    for sp in spaces:
+        codes[off : off + sp.n, : sp.codes.shape[1]] = sp.codes
+        if with_features and sp.feature_index is not None and sp.feature_index.size:
+            fi = sp.feature_index
+            rows[off : off + sp.n, : fi.shape[1]] = np.where(fi >= 0, hub_rows[np.maximum(fi, 0)], nan_row)
+        off += sp.n
+    return codes, rows, k
+
+
+def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
+    """Service tables and the generated kernel for ``plan``; ``hub`` lays out the feature rows."""
+    nan_row = hub.n_rows  # the engine appends one all-NaN row to every block
+    s_specs, s_kind = _unique_specs(plan.strategies)
+    s_codes, s_rows, ks = _stack(plan.strategies, hub.rows, nan_row)
+    if plan.classifiers:
+        c_specs, c_kind = _unique_specs(plan.classifiers)
+        c_codes, c_rows, kc = _stack(plan.classifiers, hub.rows, nan_row)
+        c_entry = np.concatenate([np.full(sp.n, e, dtype=np.int64) for e, sp in enumerate(plan.classifiers)])
+        n_regimes = max(len(sp.entry.spec.regimes) for sp in plan.classifiers)
+        names = tuple(sp.entry.spec.regimes for sp in plan.classifiers)
+    else:
+        c_specs, c_kind = [], np.zeros(1, dtype=np.int64)
+        c_codes, c_rows, kc = np.zeros((1, 1)), np.full((1, 1), nan_row, dtype=np.int64), 0
+        c_entry, n_regimes, names = np.zeros(1, dtype=np.int64), 1, (("all",),)
+    n_ce = max(1, len(plan.classifiers))
+    mask = np.full((max(1, plan.strategy_combinations), n_ce), -1, dtype=np.int64)
+    for sp in plan.strategies:
+        active = sp.entry.active_regimes
+        if active is None:
+            continue
+        for e, csp in enumerate(plan.classifiers):
+            bits = sum(1 << k for k, name in enumerate(csp.entry.spec.regimes) if name in active)
+            mask[sp.offset : sp.offset + sp.n, e] = bits
+    validators = [sp.entry.spec for sp in plan.risk]
+    r_width = max([sp.codes.shape[1] for sp in plan.risk] + [1])
+    r_codes = np.zeros((max(1, sum(sp.n for sp in plan.risk)), r_width))
+    r_off = np.zeros(max(1, len(plan.risk)), dtype=np.int64)
+    off = 0
+    for k, sp in enumerate(plan.risk):
+        r_off[k] = off
+        r_codes[off : off + sp.n, : sp.codes.shape[1]] = sp.codes
+        off += sp.n
+    kernel = load_kernel(s_specs, c_specs, validators, ks, kc if plan.classifiers else 0)
+    return KernelTables(
+        kernel,
+        s_kind,
+        np.ascontiguousarray(s_codes),
+        s_rows,
+        mask,
+        c_kind,
+        np.ascontiguousarray(c_codes),
+        c_rows,
+        c_entry,
+        int(n_regimes),
+        r_codes,
+        r_off,
+        np.ascontiguousarray(plan.portfolio.codes),
+        np.ascontiguousarray(plan.execution.codes),
+        names,
+    )
+
+
+@attrs.define
+class SimResult:
+    """Output of one simulate call: metrics per combination and optional detail."""
+
+    ids: np.ndarray
+    metrics: dict
+    regimes: dict | None
+    events: list  # list of (ids, event array (m, N_EV)) batches
+    equity: np.ndarray | None  # (n_combos, n_scored_bars) when recorded
+    t_first: int
+    t_last: int
+    bank: np.ndarray
+    containers: dict | None = None  # reference engine: containers by role
+    events_delivered: int = 0  # reference engine: bus deliveries
+
+
+def scoring_range(hub: FeatureHub, universe: Universe, start: int = 0, stop: int | None = None) -> tuple[int, int]:
+    """First and last scored bar: after the longest warm-up, inside [start, stop)."""
+    stop = universe.n if stop is None else min(stop, universe.n)
+    t_first = max(hub.warmup, start)
+    t_last = stop - 1
+    if t_last - t_first < 1:
+        longest = hub.specs[int(np.argmax(hub.feature_warmup))] if hub.specs else "none"
+        raise DataError(
+            f"{universe.source} ({universe.symbol})",
+            f"{stop - start} bars to score but the longest warm-up needs {hub.warmup} ({longest}); "
+            "at least 2 bars must remain after it",
+            fix="use more data (wider start/end, a finer timeframe) or shorter windows",
+        )
+    return t_first, t_last
+
+
+def simulate(
+    plan: Plan,
+    universe: Universe,
+    ids: np.ndarray,
+    tables: KernelTables | None = None,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    record_events: bool = False,
+    record_equity: bool = False,
+    on_events: Callable | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+) -> SimResult:
+    """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
+
+    Bars before ``start`` only warm features up; scoring runs from
+    max(warm-up, start) to ``stop`` - 1.  ``on_events(ids, array)`` receives
+    event batches as the kernel emits them (else they are collected).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    hub = FeatureHub(plan.features, universe.bars_per_day)
+    tables = tables or build_tables(plan, hub)
+    t_first, t_last = scoring_range(hub, universe, start, stop)
+    if threads:
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    d = plan.decompose(ids)
+    cs = np.ascontiguousarray(d["strategy"].astype(np.int64))
+    cc = np.ascontiguousarray(d["classifier"].astype(np.int64))
+    cp = np.ascontiguousarray(d["portfolio"].astype(np.int64))
+    ce = np.ascontiguousarray(d["execution"].astype(np.int64))
+    cr = (
+        np.ascontiguousarray(plan.risk_indices(d["risk"]).astype(np.int64))
+        if plan.risk
+        else np.zeros((len(ids), 1), np.int64)
+    )
+    n = len(ids)
+    bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
+    chunk = chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, HUB_BUDGET_BYTES)
+    cap = int(np.clip(EVENT_BUDGET_BYTES // max(1, n * N_EV * 8), 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
+    ev = np.zeros((n if record_events else 1, cap, N_EV))
+    ev_n = np.zeros(n if record_events else 1, dtype=np.int64)
+    n_scored = t_last - t_first + 1
+    equity = np.empty((n, n_scored)) if record_equity else None
+    block = np.empty((hub.n_rows + 1, chunk))
+    block[hub.n_rows] = np.nan
+    start_col = np.zeros(n, dtype=np.int64)
+    done = np.zeros(n, dtype=np.int64)
+    collected: list = []
+    bars = universe
+    prev_range = 0.0
+    for t0 in range(0, t_last + 1, chunk):
+        t1 = min(t_last + 1, t0 + chunk)
+        ncol = t1 - t0
+        B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])
+        if ncol != chunk:
+            B[hub.n_rows] = np.nan
+        hub.compute(bars.ohlcv(t0, t1), out=B)
+        if t1 - 1 >= t_first:
+            eq_chunk = np.empty((n, ncol)) if record_equity else np.empty((1, 1))
+            start_col[:] = 0
+            while True:
+                tables.kernel(
+                    B,
+                    t0,
+                    prev_range,
+                    t_first,
+                    t_last,
+                    tables.S_kind,
+                    tables.S_codes,
+                    tables.S_rows,
+                    tables.S_mask,
+                    tables.C_kind,
+                    tables.C_codes,
+                    tables.C_rows,
+                    tables.C_entry,
+                    tables.n_regimes,
+                    tables.R_codes,
+                    tables.R_off,
+                    tables.P,
+                    tables.E,
+                    cs,
+                    cc,
+                    cr,
+                    cp,
+                    ce,
+                    bank,
+                    reg,
+                    start_col,
+                    done,
+                    ev,
+                    ev_n,
+                    cap,
+                    record_events,
+                    eq_chunk,
+                    record_equity,
+                )
+                if record_events and ev_n.any():
+                    batch = _drain(ids, ev, ev_n)
+                    (on_events(*batch) if on_events else collected.append(batch))
+                unfinished = done < ncol
+                if not unfinished.any():
+                    break
+                start_col[:] = np.where(unfinished, done, ncol)
+            if record_equity:
+                a = max(t0, t_first)
+                equity[:, a - t_first : t1 - t_first] = eq_chunk[:, a - t0 : ncol]
+            if progress:
+                progress(n * (t1 - max(t0, t_first)))
+        prev_range = float(bars.high[t1 - 1] - bars.low[t1 - 1])
+    metrics = finalize(bank, reg, float(universe.close[t_last]), universe.bars_per_year)
+    regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None
+    return SimResult(ids, metrics, regimes, collected, equity, t_first, t_last, bank)
+
+
+def _drain(ids: np.ndarray, ev: np.ndarray, ev_n: np.ndarray):
+    """Copy the filled part of the event buffers out, in combination order, and reset them."""
+    rows = np.flatnonzero(ev_n)
+    counts = ev_n[rows]
+    out = np.concatenate([ev[r, :c] for r, c in zip(rows, counts)])
+    owner = np.repeat(ids[rows], counts)
+    ev_n[:] = 0
+    return owner, out

@@ -1,0 +1,273 @@
+"""Results store: ``results/<name>/<run_id>/`` written atomically, and ``RunResult`` to read it.
+
+Layout::
+
+    manifest.json            normalised config, its hash, run key, data fingerprints, versions, seed, status
+    plan.json                the expanded plan (sweep expand --json, plus features and layout)
+    <phase>/metrics.parquet  one row per combination (and symbol): id, hash, services, parameters, metrics
+    <phase>/regimes.parquet  per-regime metrics (when classifiers are used)
+    <phase>/trades.parquet   closed trades of the traced / top-k / kept combinations
+    <phase>/equity.parquet   equity curves of the top-k and kept combinations
+    <phase>/events.parquet   events as traced
+    <phase>/phase_summary.json, aggregate_results.json
+    <phase>/shards/          completed shards of an unfinished phase (what --resume continues from)
+
+Every file is written to a temporary name in the same folder and renamed, so
+a reader (or a resumed run) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from containers.metrics import METRICS
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a whole file or nothing: temp file in the same folder, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(tmp, mode) as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def clean_floats(obj):
+    """JSON-safe copy: NaN/inf become None."""
+    if isinstance(obj, dict):
+        return {k: clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_floats(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+class RunStore:
+    """One run folder; knows which phases and shards are complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def find(cls, root: Path, name: str, run_key: str) -> list[RunStore]:
+        """Existing runs of ``name`` with this run key, newest first."""
+        base = Path(root) / name
+        if not base.is_dir():
+            return []
+        out = []
+        for d in sorted(base.iterdir(), reverse=True):
+            m = d / "manifest.json"
+            if m.is_file():
+                try:
+                    if json.loads(m.read_text()).get("run_key") == run_key:
+                        out.append(cls(d))
+                except (OSError, ValueError):
+                    continue
+        return out
+
+    @classmethod
+    def create(cls, root: Path, name: str, config_hash: str) -> RunStore:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        base = Path(root) / name
+        path = base / f"{stamp}-{config_hash[:8]}"
+        k = 1
+        while path.exists():
+            k += 1
+            path = base / f"{stamp}-{config_hash[:8]}-{k}"
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @property
+    def manifest(self) -> dict:
+        p = self.path / "manifest.json"
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def update_manifest(self, **fields) -> None:
+        m = self.manifest
+        m.update(fields)
+        write_json(self.path / "manifest.json", m)
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest.get("status") == "complete"
+
+    def phase_dir(self, phase: str) -> Path:
+        return self.path / phase
+
+    def shard_path(self, phase: str, tag: str) -> Path:
+        return self.phase_dir(phase) / "shards" / f"{tag}.parquet"
+
+    def phase_complete(self, phase: str) -> bool:
+        return self.manifest.get("phases", {}).get(phase) == "complete"
+
+    def mark_phase(self, phase: str, status: str) -> None:
+        m = self.manifest
+        m.setdefault("phases", {})[phase] = status
+        write_json(self.path / "manifest.json", m)
+
+
+def _sort_key(metric: str, direction: str | None):
+    direction = direction or METRICS.get(metric, ("max",))[0]
+    return direction == "max"
+
+
+class RunResult:
+    """What a run produced, as polars DataFrames.
+
+    Example:
+        >>> res = sweep.run("examples/quickstart.yaml")     # doctest: +SKIP
+        >>> res.best(5)                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        phases: dict[str, dict],
+        objective: tuple[str, str],
+        main_phase: str,
+        replay=None,
+        manifest: dict | None = None,
+    ) -> None:
+        self.path = Path(path) if path else None
+        self._phases = phases
+        self.objective = objective
+        self.main_phase = main_phase
+        self._replay = replay
+        self.manifest = manifest or {}
+
+    # ---------------------------------------------------------- tables
+    def _table(self, name: str, phase: str | None = None) -> pl.DataFrame:
+        phase = phase or self.main_phase
+        tables = self._phases.get(phase)
+        if tables is None:
+            raise KeyError(f"no phase {phase!r}; phases: {', '.join(self._phases)}")
+        t = tables.get(name)
+        if isinstance(t, Path):
+            t = pl.read_parquet(t) if t.exists() else pl.DataFrame()
+            tables[name] = t
+        return t if t is not None else pl.DataFrame()
+
+    @property
+    def phases(self) -> list[str]:
+        return list(self._phases)
+
+    @property
+    def metrics(self) -> pl.DataFrame:
+        """One row per combination (and symbol) of the main phase."""
+        return self._table("metrics")
+
+    def phase(self, name: str) -> dict[str, pl.DataFrame]:
+        return {k: self._table(k, name) for k in ("metrics", "regimes", "trades", "equity", "events")}
+
+    @property
+    def regimes(self) -> pl.DataFrame:
+        return self._table("regimes")
+
+    @property
+    def events(self) -> pl.DataFrame:
+        return self._table("events")
+
+    def best(self, n: int = 10, by: str | None = None, phase: str | None = None) -> pl.DataFrame:
+        """Top ``n`` combinations by ``by`` (default: the config's objective); NaN sorts last."""
+        metric = by or self.objective[0]
+        direction = self.objective[1] if by is None else None
+        m = self._table("metrics", phase)
+        if metric not in m.columns:
+            raise KeyError(f"no metric {metric!r}; metrics: {', '.join(c for c in m.columns if c in METRICS)}")
+        desc = _sort_key(metric, direction)
+        return m.sort(pl.col(metric).fill_nan(None), descending=desc, nulls_last=True).head(n)
+
+    def _detail(self, name: str, combo_id: int, symbol: str | None, phase: str | None) -> pl.DataFrame:
+        t = self._table(name, phase)
+        if t.height and "combo_id" in t.columns:
+            sel = t.filter(pl.col("combo_id") == int(combo_id))
+            if symbol is not None and "symbol" in sel.columns:
+                sel = sel.filter(pl.col("symbol") == symbol)
+            if sel.height:
+                return sel
+        if self._replay is None:
+            return t.clear() if t.width else t
+        return self._replay(name, int(combo_id), symbol, phase or self.main_phase)
+
+    def trades(self, combo_id: int, symbol: str | None = None, phase: str | None = None) -> pl.DataFrame:
+        """Closed trades of one combination (replayed from the config when they were not kept)."""
+        return self._detail("trades", combo_id, symbol, phase)
+
+    def equity(self, combo_id: int, symbol: str | None = None, phase: str | None = None) -> pl.DataFrame:
+        """Equity curve of one combination (replayed when it was not kept)."""
+        return self._detail("equity", combo_id, symbol, phase)
+
+    def __repr__(self) -> str:
+        where = f" at {self.path}" if self.path else " (in memory)"
+        return f"<RunResult {self.metrics.height} rows, phases {self.phases}{where}>"
+
+
+def open_results(path: str | Path) -> RunResult:
+    """Open a results folder: a run folder, or a sweep folder (its newest complete run).
+
+    Trades and equity of combinations that were not kept are replayed from
+    the manifest's config on request.
+    """
+    p = Path(path)
+    if not (p / "manifest.json").is_file():
+        runs = sorted((d for d in p.iterdir() if (d / "manifest.json").is_file()), reverse=True) if p.is_dir() else []
+        done = [d for d in runs if json.loads((d / "manifest.json").read_text()).get("status") == "complete"]
+        if not (done or runs):
+            from .errors import ConfigError
+
+            raise ConfigError("<results>", f"no results in {str(p)!r}", fix="pass a folder written by `sweep run`")
+        p = (done or runs)[0]
+    manifest = json.loads((p / "manifest.json").read_text())
+    phases = {}
+    for name in manifest.get("phase_order", []):
+        d = p / name
+        phases[name] = {k: d / f"{k}.parquet" for k in ("metrics", "regimes", "trades", "equity", "events")}
+    obj = manifest.get("config", {}).get("objective", {"metric": "sharpe", "direction": "max"})
+
+    def replay(name, combo_id, symbol, phase):
+        from .runner import replay_combination
+
+        return replay_combination(manifest, p, name, combo_id, symbol, phase)
+
+    return RunResult(
+        p,
+        phases,
+        (obj["metric"], obj["direction"]),
+        manifest.get("main_phase", "backtest"),
+        replay=replay,
+        manifest=manifest,
+    )

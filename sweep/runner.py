@@ -1,0 +1,566 @@
+"""``sweep.run``: phases -> windows -> shards of combinations, results written as they complete.
+
+A phase's combinations are split into shards; each shard is one streaming
+pass over the bars and is written (atomically) when done, so a run killed at
+any point - even ``kill -9`` - resumes from its completed shards with
+``resume=True`` and ends with the same results.  After the shards, a detail
+pass replays the top-k (by the objective) and kept combinations with events
+and equity recorded.  A finished run (same config, data and code) is not
+recomputed unless forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import polars as pl
+
+from containers.data import Universe, load_universes
+from containers.events import EventBus, Tracer
+from containers.feature_hub import FeatureHub
+
+from . import __version__
+from .config import SweepConfig, load_config
+from .engine import build_tables, simulate
+from .errors import ConfigError
+from .expander import Plan, expand
+from .frames import equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
+from .progress import Progress
+from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
+from .sequencer import Phase, Window, phases_for
+from .summary import aggregate, phase_summary, resample_phase, select_best
+
+SHARD_WORK = 2_000_000_000  # bar-combinations per shard (about 10 s at full speed)
+MIN_SHARD = 256
+
+
+def _run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str) -> str:
+    h = hashlib.blake2b(digest_size=10)
+    h.update(cfg.config_hash.encode())
+    h.update(engine.encode())
+    h.update(__version__.encode())
+    for u in universes:
+        h.update(u.fingerprint().encode())
+    for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
+        code = sp.entry.spec.func.py_func.__code__
+        h.update(code.co_code)
+    return h.hexdigest()
+
+
+def _raw_config(cfg: SweepConfig) -> dict:
+    """A dict that load_config accepts anywhere: the normalised config with absolute paths."""
+    n = cfg.normalized
+    data = n["data"]
+    raw_data: dict = {}
+    if data.get("synthetic"):
+        raw_data["synthetic"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data["synthetic"].items()}
+    else:
+        raw_data["paths"] = (
+            {s or Path(p).stem.split("_")[0]: p for s, p in data["files"]} if len(data["files"]) > 1 else None
+        )
+        if raw_data["paths"] is None:
+            raw_data = {"path": data["files"][0][1]}
+            if data["files"][0][0]:
+                raw_data["symbols"] = [data["files"][0][0]]
+    for k in ("start", "end", "timeframe"):
+        if data.get(k):
+            raw_data[k] = data[k]
+    if data.get("symbols") and "symbols" not in raw_data:
+        raw_data["symbols"] = list(data["symbols"])
+
+    def entries(items):
+        return [
+            {
+                "type": e["type"],
+                "parameters": e["parameters"],
+                **({"constraints": e["constraints"]} if e.get("constraints") else {}),
+                **({"active_regimes": e["active_regimes"]} if e.get("active_regimes") else {}),
+            }
+            for e in items
+        ]
+
+    def settings(d):
+        out: dict = {}
+        for k, v in d.items():
+            if "." in k:
+                g, s = k.split(".", 1)
+                out.setdefault(g, {})[s] = v
+            else:
+                out[k] = v
+        return out
+
+    wf = n["workflow"]
+    raw = {
+        "name": n["name"],
+        "data": raw_data,
+        "strategies": entries(n["strategies"]),
+        "portfolio": settings(n["portfolio"]),
+        "execution": settings(n["execution"]),
+        "workflow": {
+            "type": wf["type"],
+            **({"base_pattern": wf["base_pattern"]} if wf["type"] != wf["base_pattern"] else {}),
+            **wf["options"],
+        },
+        "objective": n["objective"],
+        "seed": n["seed"],
+        "top_k": cfg.top_k,
+        "keep": list(cfg.keep),
+        "chunk_size": cfg.chunk_size,
+        "max_combinations": cfg.max_combinations,
+        "results_storage": n["tracing"]["results_storage"],
+        "event_tracing": list(n["tracing"]["event_tracing"]),
+        "retention_policy": n["tracing"]["retention_policy"],
+        "sliding_window_size": n["tracing"]["sliding_window_size"],
+    }
+    if n["classifiers"]:
+        raw["classifiers"] = entries(n["classifiers"])
+    if n["risk"]:
+        raw["risk"] = entries(n["risk"])
+    if cfg.plugins:
+        base = Path(cfg.base_dir)
+        raw["plugins"] = [str((base / p).resolve()) if (base / p).exists() else p for p in cfg.plugins]
+    return raw
+
+
+def _keep_ids(cfg: SweepConfig, plan: Plan) -> np.ndarray:
+    out = []
+    hashes = None
+    for i, k in enumerate(cfg.keep):
+        if k.isdigit() and int(k) < plan.combinations:
+            out.append(int(k))
+            continue
+        if hashes is None:
+            hashes = {h: j for j, h in enumerate(plan.hashes())}
+        if k.lower() in hashes:
+            out.append(hashes[k.lower()])
+            continue
+        raise ConfigError(
+            ("keep", i),
+            "not a combination id or hash of this sweep",
+            value=k,
+            fix=f"use an id in 0..{plan.combinations - 1} or a 16-digit hash from metrics.parquet",
+        )
+    return np.array(sorted(set(out)), dtype=np.int64)
+
+
+class _Run:
+    """State of one run across phases (kept out of the public API)."""
+
+    def __init__(self, cfg, plan, universes, store, engine, progress, threads):
+        self.cfg, self.plan, self.universes, self.store = cfg, plan, universes, store
+        self.engine, self.progress, self.threads = engine, progress, threads
+        self.keep = _keep_ids(cfg, plan)
+        self.tables = {}
+        self.stats: dict[str, dict] = {}
+
+    def _tables(self, u: Universe):
+        key = u.bars_per_day
+        if key not in self.tables:
+            self.tables[key] = build_tables(self.plan, FeatureHub(self.plan.features, u.bars_per_day))
+        return self.tables[key]
+
+    def _simulate(self, u, ids, window: Window, **kw):
+        if self.engine == "reference":
+            from .reference import reference_simulate
+
+            return reference_simulate(self.plan, u, ids, start=window.start, stop=window.stop, **kw)
+        return simulate(
+            self.plan, u, ids, self._tables(u), start=window.start, stop=window.stop, threads=self.threads, **kw
+        )
+
+    def tracing(self, phase: str):
+        return self.cfg.phase_overrides.get(phase, self.cfg.tracing)
+
+    # ------------------------------------------------------------ phases
+    def run_phase(self, phase: Phase, selections: dict) -> dict[str, pl.DataFrame]:
+        out: dict[str, list] = {k: [] for k in ("metrics", "regimes", "trades", "equity", "events")}
+        bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0}
+        t0 = time.perf_counter()
+        for u in self.universes:
+            mine = next(p for p in phases_for(self.cfg, u.n) if p.name == phase.name)
+            for w in mine.windows:
+                ids = selections.get((u.symbol, w.index)) if phase.select_from else None
+                if ids is None:
+                    ids = np.arange(self.plan.combinations, dtype=np.int64)
+                if phase.kind == "resample":
+                    out["metrics"].append(resample_phase(self, u, w, ids))
+                    continue
+                tables = self.run_window(phase, u, w, ids, bus_stats)
+                for k, v in tables.items():
+                    if v is not None and v.height:
+                        out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if mine.windowed else v)
+        frames = {k: (pl.concat(v, how="diagonal_relaxed") if v else pl.DataFrame()) for k, v in out.items()}
+        bus_stats["seconds"] = time.perf_counter() - t0
+        self.stats[phase.name] = bus_stats
+        return frames
+
+    def run_window(self, phase: Phase, u: Universe, w: Window, ids: np.ndarray, bus_stats: dict) -> dict:
+        tracing = self.tracing(phase.name)
+        traced = [t for t in tracing.event_tracing if t in ("FILL", "POSITION_OPEN", "POSITION_CLOSE")]
+        n_scored = max(1, w.stop - w.start)
+        shard = max(MIN_SHARD, math.ceil(SHARD_WORK / n_scored))
+        metrics, regimes, events = [], [], []
+        tag_base = f"{u.symbol}_w{w.index}"
+        for k, a in enumerate(range(0, len(ids), shard)):
+            sids = ids[a : a + shard]
+            tag = f"{tag_base}_s{k:05d}"
+            cached = self._load_shard(phase.name, tag)
+            if cached is not None:
+                m, r, e = cached
+                self.progress.update(len(sids) * n_scored)
+            else:
+                bus = EventBus(f"{phase.name}/{tag}")
+                tracer = Tracer(bus, traced, tracing.retention_policy, tracing.sliding_window_size)
+                res = self._simulate(
+                    u,
+                    sids,
+                    w,
+                    record_events=bool(traced),
+                    on_events=lambda owner, arr, bus=bus, tracer=tracer: _publish(bus, owner, arr, u, tracer),
+                    progress=self.progress.update,
+                )
+                m = metrics_frame(self.plan, sids, res.metrics, u.symbol)
+                r = (
+                    regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names)
+                    if res.regimes is not None
+                    else pl.DataFrame()
+                )
+                e = tracer.events()
+                bus_stats["kept"] += e.height
+                bus_stats["dropped"] += tracer.dropped
+                bus_stats["published"] += bus.published
+                bus_stats["delivered"] += bus.delivered
+                bus.close()
+                self._save_shard(phase.name, tag, m, r, e)
+            metrics.append(m)
+            regimes.append(r)
+            events.append(e)
+        m_all = pl.concat(metrics, how="diagonal_relaxed")
+        main_events = (
+            pl.concat([e for e in events if e.height], how="diagonal_relaxed")
+            if any(e.height for e in events)
+            else pl.DataFrame()
+        )
+        detail = self.detail(phase, u, w, m_all, bus_stats)
+        trades = detail["trades"]
+        if main_events.height and "POSITION_CLOSE" in traced:
+            main_trades = trades_frame(main_events, u)
+            if trades.height:
+                main_trades = main_trades.filter(~pl.col("combo_id").is_in(trades["combo_id"].unique()))
+            trades = pl.concat([t for t in (main_trades, trades) if t.height], how="diagonal_relaxed")
+        ev = [main_events] if main_events.height else []
+        if detail["events"].height:
+            d_ev = detail["events"]
+            if main_events.height:
+                d_ev = d_ev.filter(~pl.col("combo_id").is_in(main_events["combo_id"].unique()))
+            ev.append(d_ev)
+        return {
+            "metrics": m_all,
+            "regimes": pl.concat([r for r in regimes if r.height]) if any(r.height for r in regimes) else None,
+            "trades": trades,
+            "equity": detail["equity"],
+            "events": pl.concat(ev, how="diagonal_relaxed").sort(["combo_id", "bar"]) if ev else None,
+        }
+
+    def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
+        """Replay the top-k and kept combinations with events and equity recorded."""
+        best = select_best(metrics, self.cfg.objective, self.cfg.top_k)
+        keep = [k for k in self.keep if k in set(metrics["combo_id"].to_list())]
+        ids = np.array(sorted(set(best) | set(keep)), dtype=np.int64)
+        empty = {"trades": pl.DataFrame(), "equity": pl.DataFrame(), "events": pl.DataFrame()}
+        if ids.size == 0:
+            return empty
+        bus = EventBus(f"{phase.name}/{u.symbol}/detail")
+        collected: list[pl.DataFrame] = []
+        bus.subscribe("FILL", collected.append)
+        bus.subscribe("POSITION_OPEN", collected.append)
+        bus.subscribe("POSITION_CLOSE", collected.append)
+        res = self._simulate(
+            u, ids, w, record_events=True, record_equity=True, on_events=lambda owner, arr: _publish(bus, owner, arr, u)
+        )
+        events = pl.concat(collected, how="diagonal_relaxed").sort(["combo_id", "bar"]) if collected else pl.DataFrame()
+        eq = equity_frame(ids, res.equity, u, res.t_first)
+        if "PORTFOLIO_UPDATE" in self.tracing(phase.name).event_tracing:
+            upd = eq.with_columns(pl.lit("PORTFOLIO_UPDATE").alias("event"))
+            bus.publish_batch("PORTFOLIO_UPDATE", upd)
+            events = pl.concat([events, upd], how="diagonal_relaxed") if events.height else upd
+        trades = trades_frame(events, u, bank=res.bank, ids=ids, t_last=res.t_last)
+        bus_stats["published"] += bus.published
+        bus_stats["delivered"] += bus.delivered
+        bus.close()
+        return {"trades": trades, "equity": eq, "events": events}
+
+    # ------------------------------------------------------------ shards
+    def _save_shard(self, phase, tag, m, r, e) -> None:
+        if self.store is None:
+            return
+        base = self.store.shard_path(phase, tag)
+        if r.height:
+            write_parquet(base.with_suffix(".regimes.parquet"), r)
+        if e.height:
+            write_parquet(base.with_suffix(".events.parquet"), e)
+        write_parquet(base, m)  # written last: its presence marks the shard complete
+
+    def _load_shard(self, phase, tag):
+        if self.store is None:
+            return None
+        base = self.store.shard_path(phase, tag)
+        if not base.exists():
+            return None
+
+        def opt(p: Path):
+            return pl.read_parquet(p) if p.exists() else pl.DataFrame()
+
+        return (
+            pl.read_parquet(base),
+            opt(base.with_suffix(".regimes.parquet")),
+            opt(base.with_suffix(".events.parquet")),
+        )
+
+
+def _publish(bus: EventBus, owner: np.ndarray, arr: np.ndarray, u: Universe, tracer: Tracer | None = None) -> None:
+    """Put one drain of the kernel's event buffers on the bus, one batch per event type."""
+    frame = events_frame(owner, arr, u.symbol, u).with_row_index("seq", offset=bus.published)
+    for kind in ("FILL", "POSITION_OPEN", "POSITION_CLOSE"):
+        bus.publish_batch(kind, frame.filter(pl.col("event") == kind))
+    if tracer is not None:
+        tracer.settle()
+
+
+def _selections(run: _Run, phase: Phase, previous: dict) -> dict:
+    """For a phase that trades the best of an earlier one: ids per (symbol, window)."""
+    if not phase.select_from:
+        return {}
+    m = previous[phase.select_from]["metrics"]
+    out = {}
+    for u in run.universes:
+        mine = next(p for p in phases_for(run.cfg, u.n) if p.name == phase.name)
+        for w in mine.windows:
+            sub = m.filter(pl.col("symbol") == u.symbol)
+            if "window" in sub.columns:
+                sub = sub.filter(pl.col("window") == w.index)
+            best = select_best(sub, run.cfg.objective, phase.top or run.plan.combinations)
+            out[(u.symbol, w.index)] = np.array(sorted(best), dtype=np.int64)
+    return out
+
+
+def _write_phase(store: RunStore, name: str, frames: dict, summary: dict, agg: dict) -> None:
+    d = store.phase_dir(name)
+    for k, f in frames.items():
+        if f is not None and f.height:
+            write_parquet(d / f"{k}.parquet", f)
+    write_json(d / "phase_summary.json", clean_floats(summary))
+    write_json(d / "aggregate_results.json", clean_floats(agg))
+    shards = d / "shards"
+    if shards.is_dir():
+        for p in shards.iterdir():
+            p.unlink()
+        shards.rmdir()
+
+
+def _stitch(frames: dict) -> pl.DataFrame | None:
+    """Walk-forward: chain the test windows' equity into one out-of-sample curve."""
+    eq = frames.get("equity")
+    if eq is None or not eq.height or "window" not in eq.columns:
+        return None
+    out = []
+    for sym in eq["symbol"].unique(maintain_order=True).to_list():
+        level = 1.0
+        for w in sorted(eq.filter(pl.col("symbol") == sym)["window"].unique().to_list()):
+            part = eq.filter((pl.col("symbol") == sym) & (pl.col("window") == w)).sort("bar")
+            e = part["equity"].to_numpy()
+            growth = e / e[0] * level
+            level = growth[-1]
+            out.append(part.with_columns(pl.Series("stitched_growth", growth)))
+    return pl.concat(out)
+
+
+def run(
+    config,
+    *,
+    results_dir=None,
+    resume: bool = False,
+    force: bool = False,
+    engine: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    max_combinations: int | None = None,
+) -> RunResult:
+    """Backtest every combination of a sweep and return (and, by default, write) its results.
+
+    ``config`` is a YAML path, a dict or a loaded config.  Results go to
+    ``results_dir/<name>/<run_id>/`` unless ``results_storage: memory``.  A
+    complete run with the same config, data and code is returned as is
+    unless ``force``; ``resume`` continues an interrupted one.
+
+    Example:
+        >>> res = sweep.run("examples/quickstart.yaml")       # doctest: +SKIP
+        >>> res.best(5, by="sharpe")                           # doctest: +SKIP
+    """
+    cfg = load_config(config, max_combinations=max_combinations)
+    engine = engine or cfg.engine
+    if engine not in ("fast", "reference"):
+        raise ConfigError(("engine",), "expected fast or reference", value=engine, fix="use --engine fast")
+    plan = expand(cfg, max_combinations=max_combinations, count_data=False)
+    universes = load_universes(cfg.data)
+    run_key = _run_key(cfg, plan, universes, engine)
+    store = None
+    log = Progress(0, enabled=progress)
+    if cfg.tracing.results_storage == "disk":
+        root = Path(results_dir or cfg.results_dir)
+        found = RunStore.find(root, cfg.name, run_key)
+        done = [s for s in found if s.complete]
+        if done and not force:
+            log.note(f"already computed (same config, data and code): {done[0].path}  (use --force to recompute)")
+            return open_results(done[0].path)
+        if resume:
+            unfinished = [s for s in found if not s.complete]
+            store = unfinished[0] if unfinished else None
+            if store is not None:
+                log.note(f"resuming {store.path}")
+        if store is None:
+            store = RunStore.create(root, cfg.name, cfg.config_hash)
+            write_json(
+                store.path / "plan.json",
+                {
+                    **plan.to_json(),
+                    "features": list(plan.features),
+                    "outer": plan.outer,
+                    "sizes": list(plan.sizes),
+                    "memory_estimate": plan.memory_estimate(),
+                },
+            )
+            phase_names = [p.name for p in phases_for(cfg, universes[0].n)]
+            store.update_manifest(
+                run_id=store.path.name,
+                name=cfg.name,
+                status="running",
+                run_key=run_key,
+                config=cfg.normalized,
+                config_hash=cfg.config_hash,
+                raw_config=_raw_config(cfg),
+                engine=engine,
+                source=cfg.source,
+                data=[u.describe() for u in universes],
+                seed=cfg.seed,
+                versions=_versions(),
+                phase_order=phase_names,
+                main_phase=phase_names[0],
+                phases={},
+                threads=threads or numba.get_num_threads(),
+            )
+    if threads:
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    phase_list = phases_for(cfg, universes[0].n)
+    total = 0
+    for u in universes:
+        for p in phases_for(cfg, u.n):
+            n = plan.combinations if not p.select_from else (p.top or plan.combinations)
+            total += sum(n * max(1, w.stop - w.start) for w in p.windows)
+    prog = Progress(total, label=cfg.name, enabled=progress)
+    state = _Run(cfg, plan, universes, store, engine, prog, threads)
+    results: dict[str, dict] = {}
+    try:
+        for phase in phase_list:
+            if store is not None and store.phase_complete(phase.name):
+                d = store.phase_dir(phase.name)
+                results[phase.name] = {
+                    k: (pl.read_parquet(d / f"{k}.parquet") if (d / f"{k}.parquet").exists() else pl.DataFrame())
+                    for k in ("metrics", "regimes", "trades", "equity", "events")
+                }
+                continue
+            frames = state.run_phase(phase, _selections(state, phase, results))
+            if phase.windowed and phase.select_from:
+                stitched = _stitch(frames)
+                if stitched is not None:
+                    frames["equity"] = stitched
+            results[phase.name] = frames
+            if store is not None:
+                _write_phase(
+                    store,
+                    phase.name,
+                    frames,
+                    phase_summary(phase.name, frames, cfg.objective, state.stats.get(phase.name, {}), plan),
+                    aggregate(frames, cfg.objective),
+                )
+                store.mark_phase(phase.name, "complete")
+    finally:
+        prog.close()
+    if store is not None:
+        store.update_manifest(
+            status="complete", seconds=round(time.perf_counter() - prog.start, 3), bar_combinations=total
+        )
+    main = phase_list[0].name
+    res = RunResult(
+        store.path if store else None,
+        results,
+        (cfg.objective.metric, cfg.objective.direction),
+        main,
+        replay=_memory_replay(cfg, plan, universes, engine, threads, phase_list),
+    )
+    res.stats = state.stats
+    return res
+
+
+def _versions() -> dict:
+    import platform
+
+    import numba as nb
+
+    return {
+        "sweep": __version__,
+        "numpy": np.__version__,
+        "numba": nb.__version__,
+        "polars": pl.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, symbol: str | None, phase: str):
+    u = next((x for x in universes if symbol is None or x.symbol == symbol), None)
+    if u is None:
+        raise KeyError(f"no symbol {symbol!r}")
+    p = next(x for x in phases_for(cfg, u.n) if x.name == phase)
+    state = _Run(cfg, plan, [u], None, engine, Progress(0, enabled=False), threads)
+    frames = []
+    for w in p.windows:
+        ids = np.array([combo_id], dtype=np.int64)
+        res = state._simulate(u, ids, w, record_events=True, record_equity=True)
+        if what == "equity":
+            frames.append(equity_frame(ids, res.equity, u, res.t_first))
+        else:
+            ev = (
+                events_frame(*map(np.concatenate, zip(*res.events)), u.symbol, u)
+                if res.events
+                else pl.DataFrame({"event": pl.Series([], dtype=pl.Utf8)})
+            )
+            frames.append(trades_frame(ev, u, bank=res.bank, ids=ids, t_last=res.t_last))
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _memory_replay(cfg, plan, universes, engine, threads, phase_list):
+    def replay(what, combo_id, symbol, phase):
+        return _replay(cfg, plan, universes, engine, threads, what, combo_id, symbol, phase)
+
+    return replay
+
+
+def replay_combination(manifest: dict, path: Path, what: str, combo_id: int, symbol: str | None, phase: str):
+    """Recompute trades or equity of one combination of a stored run from its manifest."""
+    cfg = load_config(manifest["raw_config"])
+    plan = expand(cfg, count_data=False)
+    universes = load_universes(cfg.data)
+    return _replay(cfg, plan, universes, manifest.get("engine", "fast"), None, what, combo_id, symbol, phase)
+
+
+def describe_run(res: RunResult, n: int = 10) -> str:
+    """Short text table of the top combinations (for the CLI)."""
+    from .cli_format import format_table
+
+    return format_table(res.best(n), res.objective[0])
