@@ -265,7 +265,11 @@ def _universe(symbol, ts, cols, source, cfg, path) -> Universe:
         span = f"{ts[0].astype('datetime64[ns]')} to {ts[-1].astype('datetime64[ns]')}" if ts.size else "nothing"
         raise DataError(
             path,
-            f"no bars for {symbol} between start {cfg.start} and end {cfg.end} (data covers {span})",
+            f"no bars for {symbol} "
+            + " and ".join(
+                w for w in (f"from {cfg.start}" if cfg.start else "", f"to {cfg.end}" if cfg.end else "") if w
+            )
+            + f" (the data covers {span})",
             fix="widen data.start/data.end",
         )
     ts = ts[keep]

@@ -358,18 +358,33 @@ def load_plugin(ref: str, base_dir: str | Path | None = None):
 
 
 def _import_file(path: Path):
+    """Import a plugin file under its plain module name (its stem), as ``import stem`` would.
+
+    One name per file matters: numba's disk cache and the fused kernel refer
+    to functions by module name.  Only when that name is taken by another
+    module is ``sweep_plugin_<stem>`` used instead.
+    """
     path = path.resolve()
-    mod_name = f"sweep_plugin_{path.stem}"
-    existing = sys.modules.get(mod_name)
-    if existing is not None and getattr(existing, "__file__", None) == str(path):
-        return existing
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    # The plugin's folder goes on sys.path so numba's cache can locate the module again.
+    name = path.stem
+    existing = sys.modules.get(name)
+    if existing is not None:
+        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return existing
+        name = f"sweep_plugin_{path.stem}"
+        existing = sys.modules.get(name)
+        if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return existing
+    # the plugin's folder goes on sys.path so `import stem` (and numba's cache) find it again
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
-    spec.loader.exec_module(module)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 

@@ -214,6 +214,7 @@ def cmd_run(args) -> int:
         threads=args.threads,
         progress=not args.quiet,
         max_combinations=args.max_combinations,
+        notices=True,
     )
     took = time.perf_counter() - start
     metric = res.objective[0]

@@ -31,7 +31,8 @@ def format_table(df: pl.DataFrame, objective: str | None = None, max_params: int
     metrics = list(dict.fromkeys(metrics))
     cols = ident + params + metrics
     rows = [[_cell(v) for v in r] for r in df.select(cols).iter_rows()]
-    heads = [c.replace("strategy.", "").replace("classifier.", "c.") for c in cols]
+    short = [c.split(".", 1)[1] if c.startswith("strategy.") else c.replace("classifier.", "c.") for c in cols]
+    heads = [h if short.count(h) == 1 else c for h, c in zip(short, cols)]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     line = "  ".join(h.rjust(w) for h, w in zip(heads, widths))
     out = [line, "-" * len(line)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from pathlib import Path
 
@@ -35,8 +36,9 @@ from .results import RunResult, RunStore, clean_floats, open_results, write_json
 from .sequencer import Phase, Window, phases_for
 from .summary import aggregate, phase_summary, resample_phase, select_best
 
-SHARD_WORK = 2_000_000_000  # bar-combinations per shard (about 10 s at full speed)
-MIN_SHARD = 256
+# bar-combinations per shard (about 10 s at full speed); SWEEP_SHARD_WORK overrides it (tests, tuning)
+SHARD_WORK = int(os.environ.get("SWEEP_SHARD_WORK", 2_000_000_000))
+MIN_SHARD = int(os.environ.get("SWEEP_MIN_SHARD", 256))
 
 
 def _run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str) -> str:
@@ -251,13 +253,13 @@ class _Run:
         if main_events.height and "POSITION_CLOSE" in traced:
             main_trades = trades_frame(main_events, u)
             if trades.height:
-                main_trades = main_trades.filter(~pl.col("combo_id").is_in(trades["combo_id"].unique()))
+                main_trades = main_trades.filter(~pl.col("combo_id").is_in(trades["combo_id"].unique().to_list()))
             trades = pl.concat([t for t in (main_trades, trades) if t.height], how="diagonal_relaxed")
         ev = [main_events] if main_events.height else []
         if detail["events"].height:
             d_ev = detail["events"]
             if main_events.height:
-                d_ev = d_ev.filter(~pl.col("combo_id").is_in(main_events["combo_id"].unique()))
+                d_ev = d_ev.filter(~pl.col("combo_id").is_in(main_events["combo_id"].unique().to_list()))
             ev.append(d_ev)
         return {
             "metrics": m_all,
@@ -390,13 +392,16 @@ def run(
     threads: int | None = None,
     progress: bool = True,
     max_combinations: int | None = None,
+    notices: bool | None = None,
 ) -> RunResult:
     """Backtest every combination of a sweep and return (and, by default, write) its results.
 
     ``config`` is a YAML path, a dict or a loaded config.  Results go to
     ``results_dir/<name>/<run_id>/`` unless ``results_storage: memory``.  A
     complete run with the same config, data and code is returned as is
-    unless ``force``; ``resume`` continues an interrupted one.
+    unless ``force``; ``resume`` continues an interrupted one.  ``progress``
+    shows a bar (or log lines); ``notices`` (default: same as progress)
+    prints one-line notices such as "resuming".
 
     Example:
         >>> res = sweep.run("examples/quickstart.yaml")       # doctest: +SKIP
@@ -410,7 +415,7 @@ def run(
     universes = load_universes(cfg.data)
     run_key = _run_key(cfg, plan, universes, engine)
     store = None
-    log = Progress(0, enabled=progress)
+    log = Progress(0, enabled=progress if notices is None else notices)  # one-line notices (resuming, ...)
     if cfg.tracing.results_storage == "disk":
         root = Path(results_dir or cfg.results_dir)
         found = RunStore.find(root, cfg.name, run_key)

@@ -36,60 +36,102 @@ def _window_state(n):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _window_push(s, v, n):
-    """Push ``v`` into the rolling window; return True once it holds ``n`` values.
+def _push(buf, n, v, count, pos, shift, a, b, c):
+    """Push ``v`` into the rolling window held in locals; returns the updated locals.
 
-    Sums are of ``d = v - shift`` (shift ~ window mean) to avoid cancellation in
-    the variance.  ``sum_jd`` is sum_j j*d_j with j = 0 (oldest) .. n-1 (newest),
-    which gives the regression slope.
+    ``a, b, c`` are sum d, sum d^2 and sum j*d over the window, with
+    d = value - shift (shift ~ window mean, to avoid cancellation in the
+    variance) and j = 0 (oldest) .. n-1 (newest) for the regression slope.
     """
-    count = int(s[_W_COUNT])
-    pos = int(s[_W_POS])
     if count == 0:
-        s[_W_SHIFT] = v
-    shift = s[_W_SHIFT]
+        shift = v
     d = v - shift
     if count >= n:
-        old = s[_W_BUF + pos] - shift
+        old = buf[pos] - shift
         # slide: indices of the kept values drop by one, the new value enters at n-1
-        s[_W_SUMJ] = s[_W_SUMJ] - (s[_W_SUM] - old) + (n - 1) * d
-        s[_W_SUM] += d - old
-        s[_W_SUMSQ] += d * d - old * old
+        c = c - (a - old) + (n - 1) * d
+        a += d - old
+        b += d * d - old * old
     else:
-        s[_W_SUMJ] += count * d
-        s[_W_SUM] += d
-        s[_W_SUMSQ] += d * d
-    s[_W_BUF + pos] = v
+        c += count * d
+        a += d
+        b += d * d
+    buf[pos] = v
     pos += 1
     count += 1
     if pos == n:
         pos = 0
         # exact recompute once per window, re-centred on the current mean
-        new_shift = shift + s[_W_SUM] / n
+        new_shift = shift + a / n
         a = 0.0
         b = 0.0
         c = 0.0
         for j in range(n):
-            dj = s[_W_BUF + j] - new_shift  # buffer is in time order right after a wrap
+            dj = buf[j] - new_shift  # the buffer is in time order right after a wrap
             a += dj
             b += dj * dj
             c += j * dj
-        s[_W_SHIFT] = new_shift
-        s[_W_SUM] = a
-        s[_W_SUMSQ] = b
-        s[_W_SUMJ] = c
-    s[_W_POS] = pos
-    s[_W_COUNT] = count
-    return count >= n
+        shift = new_shift
+    return count, pos, shift, a, b, c
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _window_mean_var(s, n):
-    m = s[_W_SUM] / n
-    var = s[_W_SUMSQ] / n - m * m
+def _mean_var(n, shift, a, b):
+    m = a / n
+    var = b / n - m * m
     if var < 0.0:
         var = 0.0
-    return s[_W_SHIFT] + m, var
+    return shift + m, var
+
+
+@njit(cache=True, nogil=True)
+def _rolling(x, p, s, out, what):
+    """Shared loop of the rolling-window indicators (what: 0 sma, 1 std, 2 zscore, 3 bbands, 4 slope)."""
+    n = int(p[0])
+    k = p[1] if what == 3 else 0.0
+    sxx = n * (n * n - 1.0) / 12.0  # sum_j (j - jbar)^2 for j = 0..n-1
+    jbar = (n - 1.0) / 2.0
+    count = int(s[_W_COUNT])
+    pos = int(s[_W_POS])
+    shift = s[_W_SHIFT]
+    a = s[_W_SUM]
+    b = s[_W_SUMSQ]
+    c = s[_W_SUMJ]
+    buf = s[_W_BUF : _W_BUF + n]
+    xs = x[0]
+    for t in range(xs.shape[0]):
+        v = xs[t]
+        if math.isnan(v):
+            for r in range(out.shape[0]):
+                out[r, t] = np.nan
+            continue
+        count, pos, shift, a, b, c = _push(buf, n, v, count, pos, shift, a, b, c)
+        if count < n:
+            for r in range(out.shape[0]):
+                out[r, t] = np.nan
+        elif what == 0:
+            out[0, t] = shift + a / n
+        elif what == 4:
+            # cov(j, d) * n = sum j d - jbar sum d  (the shift cancels out)
+            out[0, t] = (c - jbar * a) / sxx
+        else:
+            mean, var = _mean_var(n, shift, a, b)
+            sd = math.sqrt(var)
+            if what == 1:
+                out[0, t] = sd
+            elif what == 2:
+                # a flat window has no spread: call the value "at the mean"
+                out[0, t] = (v - mean) / sd if sd > 1e-12 * (abs(mean) + 1e-300) else 0.0
+            else:
+                out[0, t] = mean
+                out[1, t] = mean + k * sd
+                out[2, t] = mean - k * sd
+    s[_W_COUNT] = count
+    s[_W_POS] = pos
+    s[_W_SHIFT] = shift
+    s[_W_SUM] = a
+    s[_W_SUMSQ] = b
+    s[_W_SUMJ] = c
 
 
 @indicator(
@@ -103,17 +145,7 @@ def _window_mean_var(s, n):
 @njit(cache=True, nogil=True)
 def sma_kernel(x, p, s, out):
     """Simple moving average of the last n values."""
-    n = int(p[0])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-        elif _window_push(s, v, n):
-            o[t] = s[_W_SHIFT] + s[_W_SUM] / n
-        else:
-            o[t] = np.nan
+    _rolling(x, p, s, out, 0)
 
 
 @indicator(
@@ -166,17 +198,7 @@ def ema_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def std_kernel(x, p, s, out):
     """Rolling population standard deviation (ddof=0) of the last n values."""
-    n = int(p[0])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-        elif _window_push(s, v, n):
-            o[t] = math.sqrt(_window_mean_var(s, n)[1])
-        else:
-            o[t] = np.nan
+    _rolling(x, p, s, out, 1)
 
 
 @indicator(
@@ -190,20 +212,7 @@ def std_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def zscore_kernel(x, p, s, out):
     """(x - rolling mean) / rolling population std over n values; 0 when the window is flat."""
-    n = int(p[0])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-        elif _window_push(s, v, n):
-            mean, var = _window_mean_var(s, n)
-            sd = math.sqrt(var)
-            # a flat window has no spread: call the value "at the mean"
-            o[t] = (v - mean) / sd if sd > 1e-12 * (abs(mean) + 1e-300) else 0.0
-        else:
-            o[t] = np.nan
+    _rolling(x, p, s, out, 2)
 
 
 @indicator(
@@ -218,21 +227,7 @@ def zscore_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def bbands_kernel(x, p, s, out):
     """Bollinger bands: SMA(n) +- k population std."""
-    n = int(p[0])
-    k = p[1]
-    xs = x[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if not math.isnan(v) and _window_push(s, v, n):
-            mean, var = _window_mean_var(s, n)
-            sd = math.sqrt(var)
-            out[0, t] = mean
-            out[1, t] = mean + k * sd
-            out[2, t] = mean - k * sd
-        else:
-            out[0, t] = np.nan
-            out[1, t] = np.nan
-            out[2, t] = np.nan
+    _rolling(x, p, s, out, 3)
 
 
 @indicator(
@@ -246,21 +241,7 @@ def bbands_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def slope_kernel(x, p, s, out):
     """Least-squares slope per bar of the last n values against time."""
-    n = int(p[0])
-    # sum_j (j - jbar)^2 for j = 0..n-1
-    sxx = n * (n * n - 1.0) / 12.0
-    jbar = (n - 1.0) / 2.0
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-        elif _window_push(s, v, n):
-            # cov(j, d) * n = sum j d - jbar sum d  (the shift cancels out)
-            o[t] = (s[_W_SUMJ] - jbar * s[_W_SUM]) / sxx
-        else:
-            o[t] = np.nan
+    _rolling(x, p, s, out, 4)
 
 
 @indicator(

@@ -1,0 +1,248 @@
+"""sweep.run / sweep run: results folder, RunResult, tracing, workflows, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import sweep
+from sweep.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = Path(__file__).parent / "plugins"
+
+SMALL = {
+    "name": "small",
+    "data": {"synthetic": {"bars": 3000, "timeframe": "5m", "seed": 11}},
+    "strategies": [
+        {"type": "ma_crossover", "parameters": {"fast": [5, 10], "slow": [30, 60]}},
+        {"type": "momentum", "parameters": {"lookback_period": [12, 24], "signal_threshold": 0.001}},
+    ],
+    "classifiers": [{"type": "trend", "parameters": {"period": [20, 40]}}],
+    "top_k": 3,
+}
+
+
+def cfg(**over):
+    return {**SMALL, **over}
+
+
+def test_run_writes_every_file(tmp_path):
+    res = sweep.run(cfg(event_tracing=True), results_dir=tmp_path, progress=False)
+    p = res.path
+    assert p.parent == tmp_path / "small"
+    for f in ("manifest.json", "plan.json"):
+        assert (p / f).is_file()
+    phase = p / "backtest"
+    for f in (
+        "metrics.parquet",
+        "regimes.parquet",
+        "trades.parquet",
+        "equity.parquet",
+        "events.parquet",
+        "phase_summary.json",
+        "aggregate_results.json",
+    ):
+        assert (phase / f).is_file(), f
+    assert not (phase / "shards").exists()
+    assert not list(p.rglob("*.tmp"))
+    man = json.loads((p / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["config_hash"] and man["data"][0]["fingerprint"]
+    assert {"numpy", "numba", "polars", "sweep"} <= set(man["versions"])
+    m = pl.read_parquet(phase / "metrics.parquet")
+    assert m.height == 12 and {
+        "combo_id",
+        "combo_hash",
+        "symbol",
+        "strategy",
+        "classifier",
+        "strategy.fast",
+        "classifier.period",
+        "sharpe",
+        "max_drawdown",
+        "flags",
+    } <= set(m.columns)
+    assert m["combo_hash"].to_list() == sweep.expand(cfg(), count_data=False).hashes()
+    reg = pl.read_parquet(phase / "regimes.parquet")
+    assert set(reg["regime"].unique()) <= {"down", "flat", "up"}
+    agg = json.loads((phase / "aggregate_results.json").read_text())
+    assert agg["counts"]["combinations"] == 12 and "best" in agg
+    summary = json.loads((phase / "phase_summary.json").read_text())
+    assert summary["events"]["delivered"] > 0
+
+
+def test_run_result_api(tmp_path):
+    res = sweep.run(cfg(), results_dir=tmp_path, progress=False)
+    best = res.best(3)
+    assert best.height == 3
+    vals = best["sharpe"].to_list()
+    assert vals == sorted(vals, reverse=True)
+    top = int(best["combo_id"][0])
+    trades = res.trades(top)
+    assert trades.height > 0 and set(trades["combo_id"]) == {top}
+    eq = res.equity(top)
+    m = res.metrics.filter(pl.col("combo_id") == top)
+    assert eq["equity"][-1] == pytest.approx(m["final_equity"][0])
+    # a combination outside the top-k is replayed on request, identically
+    other = int(res.best(12)["combo_id"][-1])
+    assert res.trades(other)["combo_id"].unique().to_list() in ([other], [])
+    again = sweep.open_results(res.path)
+    assert again.metrics.equals(res.metrics)
+    assert again.trades(top).equals(trades)
+    replayed = again.equity(other)
+    assert replayed["equity"][-1] == pytest.approx(res.metrics.filter(pl.col("combo_id") == other)["final_equity"][0])
+
+
+def test_finished_run_is_not_recomputed(tmp_path, capsys):
+    a = sweep.run(cfg(), results_dir=tmp_path, progress=False)
+    b = sweep.run(cfg(), results_dir=tmp_path, progress=True)
+    assert a.path == b.path and "already computed" in capsys.readouterr().err
+    c = sweep.run(cfg(), results_dir=tmp_path, progress=False, force=True)
+    assert c.path != a.path and c.metrics.equals(a.metrics)
+
+
+def test_memory_storage_writes_nothing(tmp_path):
+    res = sweep.run(cfg(results_storage="memory"), results_dir=tmp_path, progress=False)
+    assert res.path is None and res.metrics.height == 12 and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("policy", ["trade_complete", "sliding_window", "minimal"])
+def test_retention_policies(tmp_path, policy):
+    res = sweep.run(
+        cfg(
+            event_tracing=["FILL", "POSITION_CLOSE"],
+            retention_policy=policy,
+            sliding_window_size=3,
+            top_k=0,
+            results_storage="memory",
+        ),
+        progress=False,
+    )
+    ev = res.events
+    if policy == "minimal":
+        assert ev.height == 0
+        return
+    assert set(ev["event"].unique()) <= {"FILL", "POSITION_CLOSE"}
+    if policy == "sliding_window":
+        assert ev.group_by("combo_id").len()["len"].max() <= 3
+    else:  # every kept fill belongs to a closed trade: fills = 2 per closed long-only trade
+        per = ev.group_by("combo_id", "event").len().pivot(on="event", index="combo_id", values="len")
+        assert (per["FILL"] == 2 * per["POSITION_CLOSE"]).all()
+
+
+def test_engine_reference_gives_same_results(tmp_path):
+    small = cfg(
+        data={"synthetic": {"bars": 600, "timeframe": "1h", "seed": 2}},
+        classifiers=[{"type": "trend", "parameters": {"period": [10]}}],
+        results_storage="memory",
+    )
+    a = sweep.run(small, progress=False)
+    b = sweep.run(small, engine="reference", progress=False)
+    for col in ("final_equity", "sharpe", "trades", "max_drawdown", "win_rate"):
+        np.testing.assert_allclose(
+            a.metrics[col].to_numpy().astype(float), b.metrics[col].to_numpy().astype(float), rtol=1e-9, equal_nan=True
+        )
+
+
+def test_train_test_and_walk_forward(tmp_path):
+    tt = sweep.run(cfg(workflow={"type": "train_test", "split": 0.6}, results_storage="memory"), progress=False)
+    assert tt.phases == ["train", "test"]
+    test = tt.phase("test")["metrics"]
+    assert test.height == 3 and set(test["combo_id"]) == set(tt.best(3, phase="train")["combo_id"])
+    wf = sweep.run(
+        cfg(workflow={"type": "walk_forward", "train": 1000, "test": 500}, results_storage="memory"), progress=False
+    )
+    tr, te = wf.phase("train")["metrics"], wf.phase("test")["metrics"]
+    assert tr["window"].n_unique() == te["window"].n_unique() == 4
+    assert te.group_by("window").len()["len"].to_list() == [1, 1, 1, 1]
+    eq = wf.phase("test")["equity"]
+    assert "stitched_growth" in eq.columns and eq["bar"].is_sorted()
+
+
+def test_monte_carlo(tmp_path):
+    res = sweep.run(
+        cfg(workflow={"type": "monte_carlo", "samples": 200, "seed": 1}, results_storage="memory"), progress=False
+    )
+    mc = res.phase("resample")["metrics"]
+    assert mc.height == 3 and (mc["total_return_p5"] <= mc["total_return_p95"]).all()
+    again = sweep.run(
+        cfg(workflow={"type": "monte_carlo", "samples": 200, "seed": 1}, results_storage="memory"), progress=False
+    )
+    assert again.phase("resample")["metrics"].equals(mc)
+
+
+def test_keep_names_extra_combinations(tmp_path):
+    plan = sweep.expand(cfg(), count_data=False)
+    res = sweep.run(cfg(top_k=1, keep=[5, plan.hashes()[7]], results_storage="memory"), progress=False)
+    assert set(res.phase("backtest")["equity"]["combo_id"].unique()) >= {5, 7}
+
+
+def test_sample_plugin_swept_from_yaml(tmp_path):
+    y = tmp_path / "plugin.yaml"
+    y.write_text(
+        f"plugins: [{PLUGINS / 'sample_plugin.py'}]\n"
+        "data: {synthetic: {bars: 2000, timeframe: 5m}}\n"
+        "strategies:\n  - type: slope_follow\n    parameters: {n: [5, 10, 20], band: [0.0, 0.01]}\n"
+    )
+    assert main(["run", str(y), "--results-dir", str(tmp_path / "out"), "--quiet"]) == 0
+    res = sweep.open_results(tmp_path / "out" / "plugin")
+    assert res.metrics.height == 6 and res.metrics["trades"].sum() > 0
+
+
+def test_cli_run_and_results(tmp_path, capsys):
+    y = tmp_path / "c.yaml"
+    y.write_text(
+        "name: cli\ndata: {synthetic: {bars: 2000, timeframe: 5m}}\n"
+        "strategies:\n  - type: ma_crossover\n    parameters: {fast: [5, 10], slow: [30, 60]}\n"
+    )
+    assert main(["run", str(y), "--results-dir", str(tmp_path), "--quiet", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Top 4 of 4 by sharpe" in out and "results:" in out
+    assert main(["results", str(tmp_path / "cli"), "--sort", "total_return", "--top", "2"]) == 0
+    assert "top 2 by total_return" in capsys.readouterr().out
+    assert main(["results", str(tmp_path / "cli"), "--sort", "nope"]) == 2
+    assert main(["results", str(tmp_path / "missing")]) == 2
+
+
+def test_resume_after_kill_9(tmp_path):
+    y = tmp_path / "r.yaml"
+    y.write_text(
+        "name: resumable\ndata: {synthetic: {bars: 40000, timeframe: 1m, seed: 5}}\n"
+        "strategies:\n  - type: ma_crossover\n"
+        "    parameters: {fast: {start: 2, stop: 40}, slow: {start: 50, stop: 200, step: 10}}\n"
+        "classifiers:\n  - type: volatility\n    parameters: {vol_window: [10, 20]}\n"
+    )
+    env = {**os.environ, "SWEEP_SHARD_WORK": "1000000", "SWEEP_MIN_SHARD": "16"}
+    cmd = [sys.executable, "-m", "sweep", "run", str(y), "--results-dir", str(tmp_path / "out"), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shards = tmp_path / "out" / "resumable"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = list(shards.glob("*/backtest/shards/*_s*.parquet"))
+        if len([d for d in done if ".regimes." not in d.name and ".events." not in d.name]) >= 3:
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_dir = next(shards.iterdir())
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running"
+    finished_before = {p.name for p in (run_dir / "backtest" / "shards").glob("*_s*.parquet")}
+    resumed = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    res = sweep.open_results(run_dir)
+    fresh = sweep.run(str(y), results_dir=tmp_path / "fresh", progress=False)
+    assert res.manifest["status"] == "complete" and len(finished_before) >= 3
+    assert res.metrics.sort("combo_id").equals(fresh.metrics.sort("combo_id"))
