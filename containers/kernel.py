@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sweep.errors import PluginError
 
-TEMPLATE_VERSION = "7"
+TEMPLATE_VERSION = "8"
 _HELPERS = ("containers/portfolio.py", "containers/execution.py", "services/state.py", "containers/kernel.py")
 _LOADED: dict[str, object] = {}
 
@@ -111,21 +111,16 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
             if not fill_close:
 {fill_open}
             equity = cash + pos * cl
-            scored += 1.0
             if pos != 0.0:
                 exposed += 1.0
-                bit += 1.0
-                if cl > hse:
-                    hse = cl
-                if cl < lse:
-                    lse = cl
+{track_trade}
             if t > t_first:
                 r = equity / eq_prev - 1.0
                 n_ret += 1.0
                 sum_r += r
                 sum_r2 += r * r
-                if r < 0.0:
-                    down_r2 += r * r
+                rd = r if r < 0.0 else 0.0
+                down_r2 += rd * rd
 {regime_accumulate}
             if equity >= peak:
                 peak = equity
@@ -142,8 +137,6 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
                 eq_out[i, j] = equity
             if t < t_last or fill_close:
 {decide}
-                if ((S_mask[s, {centry}] >> regime) & 1) == 0:
-                    sig = 0.0
                 if not math.isnan(sig):
                     if sig > 1.0:
                         sig = 1.0
@@ -180,7 +173,7 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
         bank[F_MAX_DD_LEN, i] = max_dd_len
         bank[F_EXPOSED, i] = exposed
         bank[F_EQ_SUM, i] = eq_sum
-        bank[F_SCORED, i] = scored
+        bank[F_SCORED, i] = scored + (done[i] if done[i] < j_end else j_end) - j_begin
 """
 
 _FILL = """
@@ -285,6 +278,8 @@ def generate_source(strategies, classifiers, validators, ks: int, kc: int) -> tu
     decide.append(
         _dispatch("sig", "sk", [f"np.float64(s{k}(fbuf, sp, regime))" for k in range(len(strategies))], "np.nan")
     )
+    if classifiers:  # strategies may be restricted to some regimes (active_regimes)
+        decide.append("if ((S_mask[s, centry] >> regime) & 1) == 0:\n    sig = 0.0")
     regime_acc = ""
     if classifiers:
         regime_acc = _indent(
@@ -310,8 +305,11 @@ def generate_source(strategies, classifiers, validators, ks: int, kc: int) -> tu
         fill_open=fill("o", "(B[1, j - 1] - B[2, j - 1] if j > 0 else prev_range)", 16),
         fill_close=fill("cl", "(B[1, j] - B[2, j])", 16),
         regime_accumulate=regime_acc,
+        # bars in trade and best/worst close since entry feed the risk validators only
+        track_trade=_indent("bit += 1.0\nif cl > hse:\n    hse = cl\nif cl < lse:\n    lse = cl", 16)
+        if validators
+        else "",
         decide=_indent("\n".join(decide), 16),
-        centry="centry" if classifiers else "0",
     )
     return key, src
 

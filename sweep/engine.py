@@ -25,6 +25,7 @@ from .expander import Plan
 
 EVENT_BUDGET_BYTES = 64 * 2**20
 HUB_BUDGET_BYTES = 256 * 2**20
+FEATURE_CACHE_BYTES = 512 * 2**20
 
 
 @attrs.frozen(eq=False)
@@ -173,12 +174,15 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     chunk_size: int | None = None,
     threads: int | None = None,
+    features: np.ndarray | None = None,
 ) -> SimResult:
     """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
 
     Bars before ``start`` only warm features up; scoring runs from
     max(warm-up, start) to ``stop`` - 1.  ``on_events(ids, array)`` receives
     event batches as the kernel emits them (else they are collected).
+    ``features`` is the hub's whole block for this universe (see
+    ``feature_block``); when given, chunks are copied from it instead of computed.
     """
     ids = np.asarray(ids, dtype=np.int64)
     hub = FeatureHub(plan.features, universe.bars_per_day)
@@ -217,7 +221,10 @@ def simulate(
         B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])
         if ncol != chunk:
             B[hub.n_rows] = np.nan
-        hub.compute(bars.ohlcv(t0, t1), out=B)
+        if features is not None:
+            B[: hub.n_rows] = features[:, t0:t1]
+        else:
+            hub.compute(bars.ohlcv(t0, t1), out=B)
         if t1 - 1 >= t_first:
             eq_chunk = np.empty((n, ncol)) if record_equity else np.empty((1, 1))
             start_col[:] = 0
@@ -273,6 +280,26 @@ def simulate(
     metrics = finalize(bank, reg, float(universe.close[t_last]), universe.bars_per_year)
     regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None
     return SimResult(ids, metrics, regimes, collected, equity, t_first, t_last, bank)
+
+
+def feature_block(plan: Plan, universe: Universe, budget_bytes: int = FEATURE_CACHE_BYTES) -> np.ndarray | None:
+    """The hub's rows for every bar of ``universe``, computed once, if they fit in ``budget_bytes``.
+
+    Shards, the top-k detail pass and walk-forward windows then reuse it
+    instead of streaming the indicators again (worth it for costly ones such
+    as the HMM).  Returns None when it would not fit: they stream as usual.
+    """
+    hub = FeatureHub(plan.features, universe.bars_per_day)
+    if hub.n_rows * universe.n * 8 > budget_bytes:
+        return None
+    out = np.empty((hub.n_rows, universe.n))
+    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, HUB_BUDGET_BYTES)
+    block = np.empty((hub.n_rows, chunk))
+    for t0 in range(0, universe.n, chunk):
+        t1 = min(universe.n, t0 + chunk)
+        B = block if t1 - t0 == chunk else np.empty((hub.n_rows, t1 - t0))
+        out[:, t0:t1] = hub.compute(universe.ohlcv(t0, t1), out=B)
+    return out
 
 
 def _drain(ids: np.ndarray, ev: np.ndarray, ev_n: np.ndarray):

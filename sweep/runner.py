@@ -27,7 +27,7 @@ from containers.feature_hub import FeatureHub
 
 from . import __version__
 from .config import SweepConfig, load_config
-from .engine import build_tables, simulate
+from .engine import build_tables, feature_block, simulate
 from .errors import ConfigError
 from .expander import Plan, expand
 from .frames import equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
@@ -158,6 +158,7 @@ class _Run:
         self.engine, self.progress, self.threads = engine, progress, threads
         self.keep = _keep_ids(cfg, plan)
         self.tables = {}
+        self.blocks: dict[str, np.ndarray | None] = {}  # feature rows per universe, when they fit
         self.stats: dict[str, dict] = {}
 
     def _tables(self, u: Universe):
@@ -171,8 +172,18 @@ class _Run:
             from .reference import reference_simulate
 
             return reference_simulate(self.plan, u, ids, start=window.start, stop=window.stop, **kw)
+        if u.symbol not in self.blocks:
+            self.blocks[u.symbol] = feature_block(self.plan, u)
         return simulate(
-            self.plan, u, ids, self._tables(u), start=window.start, stop=window.stop, threads=self.threads, **kw
+            self.plan,
+            u,
+            ids,
+            self._tables(u),
+            start=window.start,
+            stop=window.stop,
+            threads=self.threads,
+            features=self.blocks[u.symbol],
+            **kw,
         )
 
     def tracing(self, phase: str):
@@ -236,7 +247,12 @@ class _Run:
                 bus_stats["kept"] += e.height
                 bus_stats["dropped"] += tracer.dropped
                 bus_stats["published"] += bus.published
-                bus_stats["delivered"] += bus.delivered
+                bus_stats["delivered"] += bus.delivered + res.events_delivered  # + the reference engine's own bus
+                if res.containers:  # reference engine: per-combination containers add up across shards
+                    have = bus_stats.setdefault("containers", {})
+                    for role, k in res.containers.items():
+                        shared = role in ("data", "feature_hub", "execution")
+                        have[role] = max(have.get(role, 0), k) if shared else have.get(role, 0) + k
                 bus.close()
                 self._save_shard(phase.name, tag, m, r, e)
             metrics.append(m)
