@@ -354,11 +354,8 @@ def finalize(bank: np.ndarray, reg: np.ndarray, final_close: float, bars_per_yea
             "fills": bank[F_FILLS].astype(np.int64),
             "open_position": bank[F_POS].copy(),
         }
-    flags = np.full(bank.shape[1], "", dtype=object)
-    flags[trades == 0] = "no_trades"
-    zero_var = (n < 2) | ~(std > 0.0)
-    flags[zero_var] = np.where(flags[zero_var] == "", "zero_variance", flags[zero_var] + ";zero_variance")
-    out["flags"] = flags
+    code = (trades == 0).astype(np.int64) + 2 * ((n < 2) | ~(std > 0.0)).astype(np.int64)
+    out["flags"] = np.array(["", "no_trades", "zero_variance", "no_trades;zero_variance"])[code]
     return out
 
 

@@ -23,9 +23,9 @@ from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, fina
 from .errors import DataError
 from .expander import Plan
 
-EVENT_BUDGET_BYTES = 64 * 2**20
-HUB_BUDGET_BYTES = 256 * 2**20
-FEATURE_CACHE_BYTES = 512 * 2**20
+EVENT_BUDGET_BYTES = 64 * 2**20  # kernel event buffers, all combinations of a shard together
+HUB_BUDGET_BYTES = 128 * 2**20  # one chunk of the feature hub's block
+FEATURE_CACHE_BYTES = 256 * 2**20  # a universe's whole feature block is kept when it fits this
 
 
 @attrs.frozen(eq=False)
@@ -293,7 +293,7 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int = FEATURE_CA
     if hub.n_rows * universe.n * 8 > budget_bytes:
         return None
     out = np.empty((hub.n_rows, universe.n))
-    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, HUB_BUDGET_BYTES)
+    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, HUB_BUDGET_BYTES // 4)
     block = np.empty((hub.n_rows, chunk))
     for t0 in range(0, universe.n, chunk):
         t1 = min(universe.n, t0 + chunk)

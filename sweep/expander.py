@@ -408,15 +408,19 @@ class Plan:
         n = self.combinations
         n_bars = self.n_bars or 0
         n_sym = max(1, len(cfg.data.synthetic.symbols) if cfg.data.synthetic else len(cfg.data.files))
-        hub_cols = 5 + sum(_n_outputs(node) for node in self.feature_nodes.values())
+        from .engine import FEATURE_CACHE_BYTES, HUB_BUDGET_BYTES
+
+        hub_cols = 6 + sum(_n_outputs(node) for node in self.feature_nodes.values())
         n_regimes = max([len(s.entry.spec.regimes) for s in self.classifiers] or [1])
-        chunk = min(cfg.chunk_size, n_bars) if n_bars else cfg.chunk_size
+        chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, HUB_BUDGET_BYTES // (hub_cols * 8)))
+        cache = hub_cols * n_bars * 8
+        cache = cache if cache <= FEATURE_CACHE_BYTES else 0
         per_combo_state = (N_STATE + 40 + 8 * n_regimes) * 8
         event_budget = min(64 * 2**20, n * 256 * 64)
         metric_cols = 20 + 6 * n_regimes + sum(len(s.axes) for s in (*self.strategies, *self.classifiers, *self.risk))
         parts = {
             "bars": n_bars * 6 * 8,
-            "features": chunk * hub_cols * 8 * 2,
+            "features": chunk * hub_cols * 8 + cache,
             "portfolio_bank": n * per_combo_state,
             "combination_index": n * 5 * 8,
             "event_buffers": event_budget,

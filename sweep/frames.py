@@ -12,47 +12,49 @@ from containers.portfolio import EV_COLUMNS, EVENT_NAMES, F_AVG, F_POS, F_T_COMM
 from .expander import Plan, Space
 
 
-def hex64(h: np.ndarray) -> np.ndarray:
-    """uint64 hashes -> 16-digit lower-case hex strings, vectorised."""
-    h = np.ascontiguousarray(h, dtype=np.uint64)
+def hex64(h: np.ndarray) -> pl.Series:
+    """uint64 hashes -> 16-digit lower-case hex strings, vectorised (no Python objects per row)."""
+    h = np.ascontiguousarray(np.atleast_1d(h), dtype=np.uint64)
     shifts = np.arange(15, -1, -1, dtype=np.uint64) * np.uint64(4)
     nib = ((h[:, None] >> shifts) & np.uint64(0xF)).astype(np.uint8)
-    chars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nib]
-    return np.ascontiguousarray(chars).view("S16").ravel().astype(str)
+    chars = np.ascontiguousarray(np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nib])
+    return pl.Series(chars.view("S16").ravel()).cast(pl.Utf8)
 
 
-def _param_columns(prefix: str, spaces: list[Space], index: np.ndarray) -> dict[str, np.ndarray]:
-    """Decoded parameter columns (union over entries) for component rows ``index``."""
+def _gather(names, index: np.ndarray) -> pl.Series:
+    """names[index] as a string Series, without a Python object per row."""
+    return pl.Series(list(names), dtype=pl.Utf8).gather(pl.Series(np.asarray(index, dtype=np.int64)))
+
+
+def _param_series(prefix: str, spaces: list[Space], index: np.ndarray) -> dict[str, pl.Series]:
+    """Decoded parameter columns (the union over entries, null where an entry lacks one) for rows ``index``."""
     total = sum(s.n for s in spaces)
-    cols: dict[str, np.ndarray] = {}
+    index = np.asarray(index, dtype=np.int64)
+    found: dict[str, tuple] = {}
     for sp in spaces:
         for j, axis in enumerate(sp.axes):
             name = f"{prefix}.{axis.name}"
-            if name not in cols:
-                cols[name] = np.full(total, None, dtype=object)
-            p = axis.param
-            codes = sp.codes[:, j]
-            if p.kind == "choice":
-                vals = np.array(p.choices, dtype=object)[codes.astype(np.int64)]
-            elif p.kind == "bool":
-                vals = (codes != 0).astype(object)
-            elif p.kind == "int":
-                vals = codes.astype(np.int64).astype(object)
-            else:
-                vals = codes.astype(object)
-            cols[name][sp.offset : sp.offset + sp.n] = vals
-    return {k: v[index] for k, v in cols.items()}
-
-
-def _series(name: str, values: np.ndarray) -> pl.Series:
-    non_null = [v for v in values[:1000] if v is not None]
-    if non_null and all(isinstance(v, (bool, np.bool_)) for v in non_null):
-        return pl.Series(name, values.tolist(), dtype=pl.Boolean)
-    if non_null and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in non_null):
-        return pl.Series(name, values.tolist(), dtype=pl.Int64)
-    if non_null and all(isinstance(v, float) for v in non_null):
-        return pl.Series(name, values.tolist(), dtype=pl.Float64)
-    return pl.Series(name, [None if v is None else str(v) for v in values.tolist()], dtype=pl.Utf8)
+            if name not in found:
+                found[name] = (axis.param, np.zeros(total), np.zeros(total, dtype=bool))
+            _, codes, present = found[name]
+            codes[sp.offset : sp.offset + sp.n] = sp.codes[:, j]
+            present[sp.offset : sp.offset + sp.n] = True
+    out = {}
+    for name, (p, codes, present) in found.items():
+        c = codes[index]
+        if p.kind == "choice":
+            s = _gather(p.choices, c.astype(np.int64))
+        elif p.kind == "bool":
+            s = pl.Series(c != 0.0)
+        elif p.kind == "int":
+            s = pl.Series(c.astype(np.int64))
+        else:
+            s = pl.Series(c)
+        keep = present[index]
+        if not keep.all():
+            s = pl.select(pl.when(pl.Series(keep)).then(s).otherwise(None)).to_series()
+        out[name] = s.alias(name)
+    return out
 
 
 def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
@@ -67,31 +69,29 @@ def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
         h = _splitmix(h ^ parts[role])
     cols: dict[str, pl.Series] = {
         "combo_id": pl.Series("combo_id", ids),
-        "combo_hash": pl.Series("combo_hash", hex64(np.atleast_1d(h))),
+        "combo_hash": hex64(h).alias("combo_hash"),
     }
-    s_types = np.concatenate([np.full(sp.n, sp.entry.type, dtype=object) for sp in plan.strategies])
-    cols["strategy"] = pl.Series("strategy", s_types[d["strategy"]].tolist(), dtype=pl.Utf8)
+    s_entry = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.strategies)])
+    cols["strategy"] = _gather([sp.entry.type for sp in plan.strategies], s_entry[d["strategy"]]).alias("strategy")
     if plan.classifiers:
-        c_types = np.concatenate([np.full(sp.n, sp.entry.type, dtype=object) for sp in plan.classifiers])
-        cols["classifier"] = pl.Series("classifier", c_types[d["classifier"]].tolist(), dtype=pl.Utf8)
-    named = _param_columns("strategy", list(plan.strategies), d["strategy"])
+        c_entry = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.classifiers)])
+        cols["classifier"] = _gather([sp.entry.type for sp in plan.classifiers], c_entry[d["classifier"]]).alias(
+            "classifier"
+        )
+    cols |= _param_series("strategy", list(plan.strategies), d["strategy"])
     if plan.classifiers:
-        named |= _param_columns("classifier", list(plan.classifiers), d["classifier"])
+        cols |= _param_series("classifier", list(plan.classifiers), d["classifier"])
     if plan.risk:
         rows = plan.risk_indices(d["risk"])
         types = [sp.entry.type for sp in plan.risk]
         for k, sp in enumerate(plan.risk):
             tag = sp.entry.type if types.count(sp.entry.type) == 1 else f"{sp.entry.type}{k}"
-            named |= _param_columns(f"risk.{tag}", [sp], rows[:, k])
+            cols |= _param_series(f"risk.{tag}", [sp], rows[:, k])
     for role, space in (("portfolio", plan.portfolio), ("execution", plan.execution)):
-        idx = d[role]
-        grid = [a.name for a in space.axes if a.is_grid]
+        grid = [f"{role}.{a.name}" for a in space.axes if a.is_grid]
         if grid:
-            decoded = _param_columns(role, [space], idx)
-            for name in grid:
-                named[f"{role}.{name}"] = decoded[f"{role}.{name}"]
-    for k, v in named.items():
-        cols[k] = _series(k, v)
+            decoded = _param_series(role, [space], d[role])
+            cols |= {name: decoded[name] for name in grid}
     return pl.DataFrame(list(cols.values()))
 
 
@@ -99,7 +99,9 @@ def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str) -> pl
     """The metrics.parquet rows for one symbol."""
     base = combination_frame(plan, ids).with_columns(pl.lit(symbol).alias("symbol"))
     mcols = [pl.Series(k, metrics[k]) for k in (*METRICS, "fills", "open_position") if k in metrics]
-    mcols.append(pl.Series("flags", [str(f) for f in metrics["flags"]], dtype=pl.Utf8))
+    flags = metrics["flags"]
+    kinds, codes = np.unique(flags.astype(str), return_inverse=True)
+    mcols.append(_gather(kinds.tolist(), codes.reshape(-1)).alias("flags"))
     front = ["combo_id", "combo_hash", "symbol"]
     out = pl.concat([base, pl.DataFrame(mcols)], how="horizontal")
     return out.select(front + [c for c in out.columns if c not in front])
@@ -109,16 +111,17 @@ def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names
     """regimes.parquet: one row per combination, symbol and regime of its classifier."""
     d = plan.decompose(ids)
     entry_of = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.classifiers)])[d["classifier"]]
+    n_names = np.array([len(x) for x in names])[entry_of]
     frames = []
     for k in range(regimes["bars"].shape[0]):
-        valid = np.array([k < len(names[e]) for e in entry_of])
+        valid = k < n_names
         if not valid.any():
             continue
         data = {
             "combo_id": ids[valid],
             "symbol": symbol,
             "regime_index": k,
-            "regime": [names[e][k] for e in entry_of[valid]],
+            "regime": _gather([names[e][k] if k < len(names[e]) else "" for e in range(len(names))], entry_of[valid]),
         }
         for m, arr in regimes.items():
             data[m] = arr[k][valid]
@@ -135,7 +138,7 @@ def events_frame(owner: np.ndarray, events: np.ndarray, symbol: str, universe: U
         {
             "combo_id": owner.astype(np.int64),
             "symbol": symbol,
-            "event": [EVENT_NAMES[int(k)] for k in kind],
+            "event": _gather([EVENT_NAMES.get(k, "") for k in range(4)], kind),
             "bar": bar,
             "timestamp": pl.Series(universe.timestamps[bar]).cast(pl.Datetime("ns", "UTC")),
             **{k: (v.astype(np.int64) if k in ("entry_bar", "regime") else v) for k, v in cols.items()},

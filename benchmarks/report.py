@@ -1,0 +1,256 @@
+"""Render benchmarks/RESULTS.md from the JSON the benchmark scripts wrote to benchmarks/out/.
+
+python benchmarks/report.py            # after the bench_*.py scripts (or run_all.py)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common import HERE, OUT
+
+CMD = {
+    "engine": "python benchmarks/bench_engine.py",
+    "peers": "python benchmarks/bench_peers.py",
+    "containers": "python benchmarks/bench_containers.py",
+    "scaling": "python benchmarks/bench_scaling.py",
+}
+
+
+def _load(name):
+    import json
+
+    p = OUT / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _f(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if abs(v) >= 1e6:
+            return f"{v / 1e6:,.1f}M"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) < 1e-3 and v != 0:
+            return f"{v:.1e}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _table(rows, cols, heads=None):
+    heads = heads or cols
+    out = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(_f(r.get(c)) for c in cols) + " |")
+    return "\n".join(out)
+
+
+def _machine(m):
+    return (
+        f"{m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), Python {m['python']}, numpy {m['numpy']}, "
+        f"numba {m['numba']}; measured {m['date']}"
+    )
+
+
+def render() -> str:
+    parts = [
+        "# Benchmark results",
+        "",
+        "Regenerate everything with `python benchmarks/run_all.py` (about 30 minutes), or one section with the "
+        "command shown under it, then `python benchmarks/report.py`.  Every comparison is measured in the same "
+        "run; times are medians of several repetitions after a warm-up; each figure comes from its own "
+        "process so peak memory is that measurement's own (peak RSS, including the Python interpreter and "
+        "imports).  Absolute numbers belong to the machine named under each section.",
+        "",
+    ]
+    eng = _load("engine")
+    if eng:
+        t, b, s = eng["throughput"], eng["big"], eng["start"]
+        parts += [
+            "## Engine (headline)",
+            "",
+            f"`{CMD['engine']}` - {_machine(eng['machine'])}",
+            "",
+            _table(
+                [
+                    {
+                        "what": "MA grid: 100 combinations x 1,000,000 bars, engine",
+                        "value": t["engine_seconds"],
+                        "rate": t["engine_bar_combos_per_s"],
+                    },
+                    {
+                        "what": "same, hand-written fused kernel (benchmarks/ceiling.py)",
+                        "value": t["ceiling_seconds"],
+                        "rate": t["ceiling_bar_combos_per_s"],
+                    },
+                    {"what": "engine time / ceiling time", "value": t["ratio_engine_time_to_ceiling"]},
+                    {
+                        "what": "final equity engine vs ceiling (max relative difference)",
+                        "value": t["final_equity_agree_rel"],
+                    },
+                    {
+                        "what": "10,000 combinations x 1,000,000 bars, complete run: seconds",
+                        "value": b["seconds"],
+                        "rate": b["bar_combos_per_s"],
+                    },
+                    {"what": "same: peak memory (MiB)", "value": b["peak_mb"]},
+                    {"what": "quickstart cold start, compiling everything (s)", "value": s["cold_s"]},
+                    {"what": "quickstart warm run (s)", "value": s["warm_s"]},
+                ],
+                ["what", "value", "rate"],
+                ["measure", "value", "bar-combinations/s"],
+            ),
+            "",
+        ]
+    peers = _load("peers")
+    if peers:
+        parts += [
+            "## Peers on the same MA grid",
+            "",
+            f"`{CMD['peers']}` - {_machine(peers['machine'])}",
+            "",
+            "Fast 5..50 step 5 x slow 20..200 step 20 (100 combinations), long-only, all-in, market orders "
+            "filled at the next bar's open, with 0 and 0.1% commission.  vectorbt runs "
+            "`Portfolio.from_signals` on all combinations at once (signals shifted one bar, filled at the "
+            "open); backtesting.py runs `Backtest.optimize`; backtrader `optstrategy`.  The slow ones run a "
+            "subset of combinations (and backtrader of bars) and are extrapolated, as the note says; "
+            "'full grid s' is the time the 100 combinations take at that rate.",
+            "",
+            _table(
+                peers["rows"],
+                ["data", "fee", "library", "combos run", "seconds", "bar-combos/s", "full grid s", "peak MiB", "note"],
+            ),
+            "",
+            "Engine speed-up and memory ratio against each (same run; >1 = the engine is faster / smaller):",
+            "",
+            _table(peers["ratios"], ["data", "fee", "library", "engine speed-up", "memory ratio"]),
+            "",
+            "### Do the results agree?",
+            "",
+            _table(
+                peers["agreement"],
+                [
+                    "data",
+                    "bars",
+                    "fee",
+                    "engine_vs_vectorbt_equity_rel",
+                    "engine_vs_vectorbt_trades_equal",
+                    "ceiling_vs_vectorbt_equity_rel",
+                    "backtesting_vs_engine_whole_shares_rel",
+                    "backtesting_slow200_max_rel",
+                    "backtrader_vs_vectorbt_rel",
+                ],
+                [
+                    "data",
+                    "bars",
+                    "fee",
+                    "engine vs vectorbt (final equity, max rel.)",
+                    "trade counts equal",
+                    "ceiling vs vectorbt",
+                    "backtesting.py vs engine in whole shares",
+                    "backtesting.py slow=200",
+                    "backtrader vs vectorbt",
+                ],
+            ),
+            "",
+            "- **vectorbt** uses the engine's fill model exactly (shares = cash / (open x (1 + fee)) at the "
+            "next open): final equity agrees to ~1e-13 and closed-trade counts are identical for every "
+            "combination.",
+            "- **backtesting.py** trades whole shares: against the engine with `fractional_shares: false` it "
+            "agrees to ~1e-15 for every pair except slow = 200, because backtesting.py calls `next()` one bar "
+            "after all indicators are valid - its first decision is at bar 200, the engine's (and vectorbt's "
+            "here) at bar 199, when the 200-bar average first exists.",
+            "- **backtrader** sizes an all-in order (AllInSizer, 99% to leave room for the gap) at the signal "
+            "bar's close and fills it at the next open, so position sizes - and final equity - differ by "
+            "design; it is reported for speed and memory.",
+            "",
+        ]
+    cont = _load("containers")
+    if cont:
+        rows = []
+        for label, c in cont["sweeps"].items():
+            for topo in ("naive", "stateless"):
+                rows.append(
+                    {
+                        "sweep": label,
+                        "topology": topo,
+                        "containers": c["containers"][topo],
+                        "services": sum(c["services"].values()) if topo == "stateless" else 0,
+                        "events": c["events_delivered"][topo],
+                        "seconds": c["seconds"][topo],
+                        "peak": c["peak_mb"][topo],
+                    }
+                )
+            r = c["ratios"]
+            rows.append(
+                {
+                    "sweep": label,
+                    "topology": "naive / stateless",
+                    "containers": r["containers"],
+                    "events": r["events"],
+                    "seconds": r["time"],
+                    "peak": r["memory"],
+                }
+            )
+        parts += [
+            "## Container reduction",
+            "",
+            f"`{CMD['containers']}` - {_machine(cont['machine'])}",
+            "",
+            "The same sweep on the naive topology (the reference engine: one container object per strategy, "
+            "classifier, risk validator and portfolio, a bar event at a time) and on the stateless one (shared "
+            "data, feature hub and execution, a portfolio bank, services as configurations).  Both give the "
+            "same metrics (checked).",
+            "",
+            _table(
+                rows,
+                ["sweep", "topology", "containers", "services", "events", "seconds", "peak"],
+                ["sweep", "topology", "containers", "service configurations", "events delivered", "wall s", "peak MiB"],
+            ),
+            "",
+        ]
+    sc = _load("scaling")
+    if sc:
+        parts += [
+            "## Scaling",
+            "",
+            f"`{CMD['scaling']}` - {_machine(sc['machine'])}",
+            "",
+            "As bars grow (100 combinations): time is linear; memory is the data plus a constant.",
+            "",
+            _table(sc["bars"], ["bars", "combinations", "seconds", "M bar-combos/s", "peak MiB", "data MiB"]),
+            "",
+            "As combinations grow (complete runs on 100,000 bars): memory grows with the combinations only "
+            "(a portfolio is a row of state and a metrics row), never with combinations x bars.",
+            "",
+            _table(
+                sc["combinations"],
+                ["bars", "combinations", "seconds", "M bar-combos/s", "peak MiB", "MiB per 1k combos"],
+            ),
+            "",
+            "Where the time goes (100 combinations x 1,000,000 bars), and 1 vs 2 threads:",
+            "",
+            _table(
+                sc["split_threads"], ["threads", "features s", "combination loop s", "features share", "M bar-combos/s"]
+            ),
+            "",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> int:
+    path = HERE / "RESULTS.md"
+    Path(path).write_text(render())
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Run every benchmark, then regenerate RESULTS.md: ``python benchmarks/run_all.py [--quick]``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from common import HERE
+
+
+def main() -> int:
+    quick = ["--quick"] if "--quick" in sys.argv else []
+    for script, extra in (
+        ("bench_engine.py", []),
+        ("bench_containers.py", []),
+        ("bench_scaling.py", quick),
+        ("bench_peers.py", quick),
+    ):
+        print(f"\n=== {script} ===", flush=True)
+        subprocess.run([sys.executable, str(HERE / script), *extra], check=True)
+    subprocess.run([sys.executable, str(HERE / "report.py")], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
