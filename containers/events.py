@@ -14,16 +14,14 @@ under a retention policy:
 - ``sliding_window``: the last ``sliding_window_size`` events per combination;
 - ``minimal``: nothing is kept, only counts.
 
-Kept events spill to Parquet part files (when given a folder) so memory stays
-flat however many events a sweep makes.
+The runner's sink (``sweep.tracesink``) takes kept events away in batches and
+writes them out, so memory stays flat however many events a sweep traces.
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import polars as pl
 
@@ -80,23 +78,12 @@ class Tracer:
     each group of batches - applies the policy in that order.
     """
 
-    def __init__(
-        self,
-        bus: EventBus,
-        types,
-        retention: str = "trade_complete",
-        window: int = 1000,
-        spill_dir: str | Path | None = None,
-        spill_rows: int = 2_000_000,
-    ) -> None:
+    def __init__(self, bus: EventBus, types, retention: str = "trade_complete", window: int = 1000) -> None:
         self.types = tuple(t for t in types if t in EVENT_TYPES)
         self.retention = retention
         self.window = window
-        self.spill_dir = Path(spill_dir) if spill_dir else None
-        self.spill_rows = spill_rows
         self.kept: list[pl.DataFrame] = []
         self.kept_rows = 0
-        self.parts: list[Path] = []
         self.inbox: list[pl.DataFrame] = []
         self.pending = pl.DataFrame()
         self.seen = 0
@@ -134,31 +121,28 @@ class Tracer:
         joined = frame.join(last, on="combo_id", how="left")
         done = joined.filter(pl.col("_last").is_not_null() & (pl.col("seq") <= pl.col("_last"))).drop("_last")
         self.pending = joined.filter(pl.col("_last").is_null() | (pl.col("seq") > pl.col("_last"))).drop("_last")
-        self._add(done)
+        if done.height:
+            self.kept.append(done)
+            self.kept_rows += done.height
 
-    def _add(self, frame: pl.DataFrame) -> None:
-        if frame.height == 0:
-            return
-        self.kept.append(frame)
-        self.kept_rows += frame.height
-        if self.spill_dir is not None and self.kept_rows >= self.spill_rows:
-            self._spill()
+    def take_kept(self, final: bool = False) -> list[pl.DataFrame]:
+        """Hand over the events kept so far (a sink writes them out) and forget them here.
 
-    def _spill(self) -> None:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        path = self.spill_dir / f"events_part_{len(self.parts):05d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        pl.concat(self.kept, how="diagonal_relaxed").write_parquet(tmp)
-        os.replace(tmp, path)
-        self.parts.append(path)
-        self.kept, self.kept_rows = [], 0
+        A sliding window needs its events until the end, so it hands over only when ``final``.
+        """
+        if self.retention == "sliding_window" and not final:
+            return []
+        out, self.kept, self.kept_rows = self.kept, [], 0
+        return out
+
+    def drop_pending(self) -> None:
+        """End of the run: events of trades that never closed are dropped (and counted)."""
+        self.dropped += self.pending.height
+        self.pending = pl.DataFrame()
 
     def events(self) -> pl.DataFrame:
         """All kept events in (combination, time) order; events of still-open trades count as dropped."""
         self.settle()
-        self.dropped += self.pending.height
-        self.pending = pl.DataFrame()
-        frames = [pl.read_parquet(p) for p in self.parts] + self.kept
-        if not frames:
-            return pl.DataFrame()
-        return pl.concat(frames, how="diagonal_relaxed").sort(["combo_id", "seq"])
+        self.drop_pending()
+        kept = self.take_kept(final=True)
+        return pl.concat(kept, how="diagonal_relaxed").sort(["combo_id", "seq"]) if kept else pl.DataFrame()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .progress import Progress
 from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
 from .sequencer import Phase, Window, phases_for
 from .summary import aggregate, phase_summary, resample_phase, select_best
+from .tracesink import TraceSink, combined, sink_lazy
 
 # bar-combinations per shard (about 10 s at full speed); SWEEP_SHARD_WORK overrides it (tests, tuning)
 SHARD_WORK = int(os.environ.get("SWEEP_SHARD_WORK", 2_000_000_000))
@@ -190,8 +192,13 @@ class _Run:
         return self.cfg.phase_overrides.get(phase, self.cfg.tracing)
 
     # ------------------------------------------------------------ phases
-    def run_phase(self, phase: Phase, selections: dict) -> dict[str, pl.DataFrame]:
-        out: dict[str, list] = {k: [] for k in ("metrics", "regimes", "trades", "equity", "events")}
+    def run_phase(self, phase: Phase, selections: dict) -> dict:
+        """Run every window of a phase on every universe.
+
+        Returns DataFrames for metrics, regimes and equity, and LazyFrames for
+        events and trades (which may be large: they stream from shard files).
+        """
+        out: dict[str, list] = {k: [] for k in ("metrics", "regimes", "equity", "events", "trades")}
         bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0}
         t0 = time.perf_counter()
         for u in self.universes:
@@ -205,9 +212,10 @@ class _Run:
                     continue
                 tables = self.run_window(phase, u, w, ids, bus_stats)
                 for k, v in tables.items():
-                    if v is not None and v.height:
-                        out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if mine.windowed else v)
-        frames = {k: (pl.concat(v, how="diagonal_relaxed") if v else pl.DataFrame()) for k, v in out.items()}
+                    if v is None or (isinstance(v, pl.DataFrame) and not v.height):
+                        continue
+                    out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if mine.windowed else v)
+        frames = {k: (pl.concat(v, how="diagonal_relaxed") if v else None) for k, v in out.items()}
         bus_stats["seconds"] = time.perf_counter() - t0
         self.stats[phase.name] = bus_stats
         return frames
@@ -217,73 +225,69 @@ class _Run:
         traced = [t for t in tracing.event_tracing if t in ("FILL", "POSITION_OPEN", "POSITION_CLOSE")]
         n_scored = max(1, w.stop - w.start)
         shard = max(MIN_SHARD, math.ceil(SHARD_WORK / n_scored))
-        metrics, regimes, events = [], [], []
-        tag_base = f"{u.symbol}_w{w.index}"
+        metrics, regimes, events, trades = [], [], [], []
         for k, a in enumerate(range(0, len(ids), shard)):
             sids = ids[a : a + shard]
-            tag = f"{tag_base}_s{k:05d}"
+            tag = f"{u.symbol}_w{w.index}_s{k:05d}"
             cached = self._load_shard(phase.name, tag)
             if cached is not None:
-                m, r, e = cached
+                m, r, e, t = cached
                 self.progress.update(len(sids) * n_scored)
             else:
-                bus = EventBus(f"{phase.name}/{tag}")
-                tracer = Tracer(bus, traced, tracing.retention_policy, tracing.sliding_window_size)
-                res = self._simulate(
-                    u,
-                    sids,
-                    w,
-                    record_events=bool(traced),
-                    on_events=lambda owner, arr, bus=bus, tracer=tracer: _publish(bus, owner, arr, u, tracer),
-                    progress=self.progress.update,
-                )
-                m = metrics_frame(self.plan, sids, res.metrics, u.symbol)
-                r = (
-                    regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names)
-                    if res.regimes is not None
-                    else pl.DataFrame()
-                )
-                e = tracer.events()
-                bus_stats["kept"] += e.height
-                bus_stats["dropped"] += tracer.dropped
-                bus_stats["published"] += bus.published
-                bus_stats["delivered"] += bus.delivered + res.events_delivered  # + the reference engine's own bus
-                if res.containers:  # reference engine: per-combination containers add up across shards
-                    have = bus_stats.setdefault("containers", {})
-                    for role, k in res.containers.items():
-                        shared = role in ("data", "feature_hub", "execution")
-                        have[role] = max(have.get(role, 0), k) if shared else have.get(role, 0) + k
-                bus.close()
-                self._save_shard(phase.name, tag, m, r, e)
+                m, r, e, t = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats)
             metrics.append(m)
             regimes.append(r)
             events.append(e)
+            trades.append(t)
         m_all = pl.concat(metrics, how="diagonal_relaxed")
-        main_events = (
-            pl.concat([e for e in events if e.height], how="diagonal_relaxed")
-            if any(e.height for e in events)
-            else pl.DataFrame()
-        )
         detail = self.detail(phase, u, w, m_all, bus_stats)
-        trades = detail["trades"]
-        if main_events.height and "POSITION_CLOSE" in traced:
-            main_trades = trades_frame(main_events, u)
-            if trades.height:
-                main_trades = main_trades.filter(~pl.col("combo_id").is_in(trades["combo_id"].unique().to_list()))
-            trades = pl.concat([t for t in (main_trades, trades) if t.height], how="diagonal_relaxed")
-        ev = [main_events] if main_events.height else []
-        if detail["events"].height:
-            d_ev = detail["events"]
-            if main_events.height:
-                d_ev = d_ev.filter(~pl.col("combo_id").is_in(main_events["combo_id"].unique().to_list()))
-            ev.append(d_ev)
         return {
             "metrics": m_all,
             "regimes": pl.concat([r for r in regimes if r.height]) if any(r.height for r in regimes) else None,
-            "trades": trades,
             "equity": detail["equity"],
-            "events": pl.concat(ev, how="diagonal_relaxed").sort(["combo_id", "bar"]) if ev else None,
+            "events": combined(events, [detail["events"]]),
+            "trades": combined(trades, [detail["trades"]]),
         }
+
+    def _run_shard(self, phase, tag, u, w, sids, tracing, traced, bus_stats):
+        """One streaming pass for a shard of combinations; traced events go through the bus to the sink."""
+        bus = EventBus(f"{phase.name}/{tag}")
+        tracer = Tracer(bus, traced, tracing.retention_policy, tracing.sliding_window_size)
+        base = self.store.shard_path(phase.name, tag) if self.store is not None else None
+        sink = TraceSink(tracer, u, base.with_suffix(".parts") if base is not None else None)
+        res = self._simulate(
+            u,
+            sids,
+            w,
+            record_events=bool(traced),
+            on_events=lambda owner, arr: _publish(bus, owner, arr, u, tracer, sink),
+            progress=self.progress.update,
+        )
+        m = metrics_frame(self.plan, sids, res.metrics, u.symbol)
+        r = (
+            regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names)
+            if res.regimes is not None
+            else pl.DataFrame()
+        )
+        e, t = sink.finish(
+            base.with_suffix(".events.parquet") if base is not None else None,
+            base.with_suffix(".trades.parquet") if base is not None else None,
+        )
+        bus_stats["kept"] += sink.kept
+        bus_stats["dropped"] += tracer.dropped
+        bus_stats["published"] += bus.published
+        bus_stats["delivered"] += bus.delivered + res.events_delivered  # + the reference engine's own bus
+        if res.containers:  # reference engine: per-combination containers add up across shards
+            have = bus_stats.setdefault("containers", {})
+            for role, k in res.containers.items():
+                shared = role in ("data", "feature_hub", "execution")
+                have[role] = max(have.get(role, 0), k) if shared else have.get(role, 0) + k
+        bus.close()
+        if base is not None:
+            if r.height:
+                write_parquet(base.with_suffix(".regimes.parquet"), r)
+            write_parquet(base, m)  # written last: its presence marks the shard complete
+        return m, r, e, t
 
     def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
         """Replay the top-k and kept combinations with events and equity recorded."""
@@ -314,40 +318,39 @@ class _Run:
         return {"trades": trades, "equity": eq, "events": events}
 
     # ------------------------------------------------------------ shards
-    def _save_shard(self, phase, tag, m, r, e) -> None:
-        if self.store is None:
-            return
-        base = self.store.shard_path(phase, tag)
-        if r.height:
-            write_parquet(base.with_suffix(".regimes.parquet"), r)
-        if e.height:
-            write_parquet(base.with_suffix(".events.parquet"), e)
-        write_parquet(base, m)  # written last: its presence marks the shard complete
-
     def _load_shard(self, phase, tag):
+        """A completed shard of an interrupted run: (metrics, regimes, events file, trades file)."""
         if self.store is None:
             return None
         base = self.store.shard_path(phase, tag)
         if not base.exists():
             return None
-
-        def opt(p: Path):
-            return pl.read_parquet(p) if p.exists() else pl.DataFrame()
-
+        reg = base.with_suffix(".regimes.parquet")
+        ev, tr = base.with_suffix(".events.parquet"), base.with_suffix(".trades.parquet")
         return (
             pl.read_parquet(base),
-            opt(base.with_suffix(".regimes.parquet")),
-            opt(base.with_suffix(".events.parquet")),
+            pl.read_parquet(reg) if reg.exists() else pl.DataFrame(),
+            ev if ev.exists() else None,
+            tr if tr.exists() else None,
         )
 
 
-def _publish(bus: EventBus, owner: np.ndarray, arr: np.ndarray, u: Universe, tracer: Tracer | None = None) -> None:
+def _publish(
+    bus: EventBus,
+    owner: np.ndarray,
+    arr: np.ndarray,
+    u: Universe,
+    tracer: Tracer | None = None,
+    sink: TraceSink | None = None,
+) -> None:
     """Put one drain of the kernel's event buffers on the bus, one batch per event type."""
     frame = events_frame(owner, arr, u.symbol, u).with_row_index("seq", offset=bus.published)
     for kind in ("FILL", "POSITION_OPEN", "POSITION_CLOSE"):
         bus.publish_batch(kind, frame.filter(pl.col("event") == kind))
     if tracer is not None:
         tracer.settle()
+    if sink is not None:
+        sink.flush()
 
 
 def _selections(run: _Run, phase: Phase, previous: dict) -> dict:
@@ -367,18 +370,31 @@ def _selections(run: _Run, phase: Phase, previous: dict) -> dict:
     return out
 
 
-def _write_phase(store: RunStore, name: str, frames: dict, summary: dict, agg: dict) -> None:
+def _write_phase(store: RunStore, name: str, frames: dict, plan, cfg, stats: dict) -> dict:
+    """Write a phase's files (events and trades streamed from the shard files); returns name -> path."""
     d = store.phase_dir(name)
+    paths = {}
     for k, f in frames.items():
-        if f is not None and f.height:
-            write_parquet(d / f"{k}.parquet", f)
+        if f is None:
+            continue
+        path = d / f"{k}.parquet"
+        if isinstance(f, pl.LazyFrame):
+            sink_lazy(f, path)
+        elif f.height:
+            write_parquet(path, f)
+        else:
+            continue
+        paths[k] = path
+    counts = {k: pl.scan_parquet(p).select(pl.len()).collect().item() for k, p in paths.items()}
+    eager = {k: v for k, v in frames.items() if isinstance(v, pl.DataFrame)}
+    summary = phase_summary(name, {**eager, "metrics": frames["metrics"]}, cfg.objective, stats, plan)
+    summary["files"] = counts
     write_json(d / "phase_summary.json", clean_floats(summary))
-    write_json(d / "aggregate_results.json", clean_floats(agg))
+    write_json(d / "aggregate_results.json", clean_floats(aggregate(frames["metrics"], cfg.objective)))
     shards = d / "shards"
     if shards.is_dir():
-        for p in shards.iterdir():
-            p.unlink()
-        shards.rmdir()
+        shutil.rmtree(shards)
+    return paths
 
 
 def _stitch(frames: dict) -> pl.DataFrame | None:
@@ -491,25 +507,25 @@ def run(
             if store is not None and store.phase_complete(phase.name):
                 d = store.phase_dir(phase.name)
                 results[phase.name] = {
-                    k: (pl.read_parquet(d / f"{k}.parquet") if (d / f"{k}.parquet").exists() else pl.DataFrame())
-                    for k in ("metrics", "regimes", "trades", "equity", "events")
+                    k: d / f"{k}.parquet" for k in ("metrics", "regimes", "trades", "equity", "events")
                 }
+                results[phase.name]["metrics"] = pl.read_parquet(d / "metrics.parquet")  # later phases select on it
                 continue
             frames = state.run_phase(phase, _selections(state, phase, results))
+            if frames["metrics"] is None:
+                frames["metrics"] = pl.DataFrame()
             if phase.windowed and phase.select_from:
                 stitched = _stitch(frames)
                 if stitched is not None:
                     frames["equity"] = stitched
-            results[phase.name] = frames
             if store is not None:
-                _write_phase(
-                    store,
-                    phase.name,
-                    frames,
-                    phase_summary(phase.name, frames, cfg.objective, state.stats.get(phase.name, {}), plan),
-                    aggregate(frames, cfg.objective),
-                )
+                paths = _write_phase(store, phase.name, frames, plan, cfg, state.stats.get(phase.name, {}))
+                results[phase.name] = {**paths, "metrics": frames["metrics"]}
                 store.mark_phase(phase.name, "complete")
+            else:
+                results[phase.name] = {
+                    k: (v.collect() if isinstance(v, pl.LazyFrame) else v) for k, v in frames.items()
+                }
     finally:
         prog.close()
     if store is not None:

@@ -33,7 +33,7 @@ def phase_summary(name: str, frames: dict, objective, stats: dict, plan) -> dict
         "objective": {"metric": objective.metric, "direction": objective.direction},
         "seconds": round(stats.get("seconds", 0.0), 3),
         "events": {k: stats.get(k, 0) for k in ("published", "delivered", "kept", "dropped")},
-        "files": {k: v.height for k, v in frames.items() if v is not None},
+        "files": {k: v.height for k, v in frames.items() if isinstance(v, pl.DataFrame)},
     }
     if m.height and objective.metric in m.columns:
         top = _ordered(m, objective).head(5)
@@ -41,9 +41,8 @@ def phase_summary(name: str, frames: dict, objective, stats: dict, plan) -> dict
     return out
 
 
-def aggregate(frames: dict, objective) -> dict:
-    """Best combination, averages and counts over the phase's metrics."""
-    m = frames["metrics"]
+def aggregate(m: pl.DataFrame, objective) -> dict:
+    """Best combination, averages and counts over a phase's metrics."""
     if m.height == 0:
         return {"rows": 0}
     metric_cols = [c for c in METRICS if c in m.columns]

@@ -246,3 +246,20 @@ def test_resume_after_kill_9(tmp_path):
     fresh = sweep.run(str(y), results_dir=tmp_path / "fresh", progress=False)
     assert res.manifest["status"] == "complete" and len(finished_before) >= 3
     assert res.metrics.sort("combo_id").equals(fresh.metrics.sort("combo_id"))
+
+
+def test_traced_events_stream_through_part_files(tmp_path, monkeypatch):
+    import sweep.tracesink as ts
+
+    monkeypatch.setattr(ts, "FLUSH_ROWS", 40)  # many small part files per shard
+    traced = cfg(event_tracing=["FILL", "POSITION_OPEN", "POSITION_CLOSE"], top_k=2)
+    disk = sweep.run(traced, results_dir=tmp_path, progress=False)
+    mem = sweep.run({**traced, "results_storage": "memory"}, progress=False)
+    key = ["combo_id", "seq", "event"]
+    ev_d = pl.read_parquet(disk.path / "backtest" / "events.parquet")
+    assert ev_d.height > 40 and ev_d.sort(key).equals(mem.events.sort(key))
+    tr_d = pl.read_parquet(disk.path / "backtest" / "trades.parquet")
+    tkey = ["combo_id", "entry_bar", "status"]
+    assert tr_d.sort(tkey).equals(mem.phase("backtest")["trades"].sort(tkey))
+    assert set(tr_d["combo_id"].unique()) == set(range(12))  # every combination's closed trades were traced
+    assert not list((disk.path / "backtest").rglob("*part*"))
