@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     datasets = [("synthetic", 10_000), ("synthetic", 100_000)] + ([] if args.quick else [("synthetic", 1_000_000)])
     if not args.no_spy:
         datasets.append(("spy1m", 0))
-    rows, checks = [], []
+    rows, checks, per_combo = [], [], []
     for source, bars in datasets:
         for fee in FEES:
             res = {}
@@ -118,12 +118,28 @@ def main(argv=None) -> int:
                             "note": f"extrapolated from {small[-1]['bars']:,} bars",
                         }
                     )
+            per_combo.append(
+                {
+                    "data": source,
+                    "bars": n_bars,
+                    "fee": fee,
+                    "pairs": PAIRS,
+                    **{lib: {"final_equity": r["final_equity"], "trades": r.get("trades")} for lib, r in res.items()},
+                }
+            )
             check = {"data": source, "bars": n_bars, "fee": fee}
             vb = res.get("vectorbt")
             for lib in ("engine", "ceiling"):
                 if lib in res and vb:
                     check[f"{lib}_vs_vectorbt_equity_rel"] = _rel(res[lib]["final_equity"], vb["final_equity"])
                     check[f"{lib}_vs_vectorbt_trades_equal"] = res[lib]["trades"] == vb["trades"]
+                    # commission can drain a fast pair to fractions of a cent; vectorbt stops filling there
+                    ea, eb = np.asarray(res[lib]["final_equity"]), np.asarray(vb["final_equity"])
+                    ta, tb = np.asarray(res[lib]["trades"]), np.asarray(vb["trades"])
+                    solvent = np.minimum(ea, eb) > 1.0
+                    check[f"{lib}_vs_vectorbt_solvent_rel"] = _rel(ea[solvent], eb[solvent])
+                    check[f"{lib}_vs_vectorbt_solvent_trades_equal"] = bool((ta[solvent] == tb[solvent]).all())
+                    check["below_one_dollar"] = int((~solvent).sum())
                     if "final_equity_engine_ma" in vb:
                         check[f"{lib}_vs_vectorbt_same_ma_rel"] = _rel(
                             res[lib]["final_equity"], vb["final_equity_engine_ma"]
@@ -190,7 +206,15 @@ def main(argv=None) -> int:
     if missing:
         print(f"\nnot installed, skipped: {', '.join(missing)}  (pip install -e '.[bench]')")
     path = write_json(
-        "peers", {"machine": machine(), "rows": rows, "agreement": checks, "ratios": ratios, "skipped": missing}
+        "peers",
+        {
+            "machine": machine(),
+            "rows": rows,
+            "agreement": checks,
+            "ratios": ratios,
+            "skipped": missing,
+            "results": per_combo,
+        },
     )
     print(f"\nwrote {path}")
     return 0

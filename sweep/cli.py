@@ -237,6 +237,16 @@ def cmd_results(args) -> int:
     from .results import open_results
 
     res = open_results(args.dir)
+    status = res.manifest.get("status")
+    if status != "complete":
+        from .errors import ConfigError
+
+        raise ConfigError(
+            ("results",),
+            f"the run in {res.path} is not complete (status {status!r})",
+            value=str(args.dir),
+            fix=f"finish it with `sweep run {res.manifest.get('source') or 'CONFIG'} --resume`",
+        )
     phase = args.phase or res.main_phase
     if phase not in res.phases:
         from .errors import ConfigError

@@ -202,7 +202,7 @@ def simulate(
     )
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
-    chunk = chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, HUB_BUDGET_BYTES)
+    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, HUB_BUDGET_BYTES), t_last + 1)
     cap = int(np.clip(EVENT_BUDGET_BYTES // max(1, n * N_EV * 8), 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
     ev = np.zeros((n if record_events else 1, cap, N_EV))
     ev_n = np.zeros(n if record_events else 1, dtype=np.int64)

@@ -11,7 +11,6 @@ recomputed unless forced.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import shutil
@@ -26,12 +25,12 @@ from containers.data import Universe, load_universes
 from containers.events import EventBus, Tracer
 from containers.feature_hub import FeatureHub
 
-from . import __version__
 from .config import SweepConfig, load_config
 from .engine import build_tables, feature_block, simulate
 from .errors import ConfigError
 from .expander import Plan, expand
 from .frames import equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
+from .manifest import raw_config, run_key, versions
 from .progress import Progress
 from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
 from .sequencer import Phase, Window, phases_for
@@ -41,94 +40,8 @@ from .tracesink import TraceSink, combined, sink_lazy
 # bar-combinations per shard (about 10 s at full speed); SWEEP_SHARD_WORK overrides it (tests, tuning)
 SHARD_WORK = int(os.environ.get("SWEEP_SHARD_WORK", 2_000_000_000))
 MIN_SHARD = int(os.environ.get("SWEEP_MIN_SHARD", 256))
-
-
-def _run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str) -> str:
-    h = hashlib.blake2b(digest_size=10)
-    h.update(cfg.config_hash.encode())
-    h.update(engine.encode())
-    h.update(__version__.encode())
-    for u in universes:
-        h.update(u.fingerprint().encode())
-    for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
-        code = sp.entry.spec.func.py_func.__code__
-        h.update(code.co_code)
-    return h.hexdigest()
-
-
-def _raw_config(cfg: SweepConfig) -> dict:
-    """A dict that load_config accepts anywhere: the normalised config with absolute paths."""
-    n = cfg.normalized
-    data = n["data"]
-    raw_data: dict = {}
-    if data.get("synthetic"):
-        raw_data["synthetic"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data["synthetic"].items()}
-    else:
-        raw_data["paths"] = (
-            {s or Path(p).stem.split("_")[0]: p for s, p in data["files"]} if len(data["files"]) > 1 else None
-        )
-        if raw_data["paths"] is None:
-            raw_data = {"path": data["files"][0][1]}
-            if data["files"][0][0]:
-                raw_data["symbols"] = [data["files"][0][0]]
-    for k in ("start", "end", "timeframe"):
-        if data.get(k):
-            raw_data[k] = data[k]
-    if data.get("symbols") and "symbols" not in raw_data:
-        raw_data["symbols"] = list(data["symbols"])
-
-    def entries(items):
-        return [
-            {
-                "type": e["type"],
-                "parameters": e["parameters"],
-                **({"constraints": e["constraints"]} if e.get("constraints") else {}),
-                **({"active_regimes": e["active_regimes"]} if e.get("active_regimes") else {}),
-            }
-            for e in items
-        ]
-
-    def settings(d):
-        out: dict = {}
-        for k, v in d.items():
-            if "." in k:
-                g, s = k.split(".", 1)
-                out.setdefault(g, {})[s] = v
-            else:
-                out[k] = v
-        return out
-
-    wf = n["workflow"]
-    raw = {
-        "name": n["name"],
-        "data": raw_data,
-        "strategies": entries(n["strategies"]),
-        "portfolio": settings(n["portfolio"]),
-        "execution": settings(n["execution"]),
-        "workflow": {
-            "type": wf["type"],
-            **({"base_pattern": wf["base_pattern"]} if wf["type"] != wf["base_pattern"] else {}),
-            **wf["options"],
-        },
-        "objective": n["objective"],
-        "seed": n["seed"],
-        "top_k": cfg.top_k,
-        "keep": list(cfg.keep),
-        "chunk_size": cfg.chunk_size,
-        "max_combinations": cfg.max_combinations,
-        "results_storage": n["tracing"]["results_storage"],
-        "event_tracing": list(n["tracing"]["event_tracing"]),
-        "retention_policy": n["tracing"]["retention_policy"],
-        "sliding_window_size": n["tracing"]["sliding_window_size"],
-    }
-    if n["classifiers"]:
-        raw["classifiers"] = entries(n["classifiers"])
-    if n["risk"]:
-        raw["risk"] = entries(n["risk"])
-    if cfg.plugins:
-        base = Path(cfg.base_dir)
-        raw["plugins"] = [str((base / p).resolve()) if (base / p).exists() else p for p in cfg.plugins]
-    return raw
+# pattern rules and plans exist for these modes, the run does not (stored signals and their replay)
+UNSUPPORTED_MODES = ("signal_generation", "signal_replay")
 
 
 def _keep_ids(cfg: SweepConfig, plan: Plan) -> np.ndarray:
@@ -443,14 +356,27 @@ def run(
     engine = engine or cfg.engine
     if engine not in ("fast", "reference"):
         raise ConfigError(("engine",), "expected fast or reference", value=engine, fix="use --engine fast")
+    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+        raise ConfigError(("threads",), "expected a whole number >= 1", value=threads, fix="e.g. --threads 2")
+    if cfg.workflow.base_pattern in UNSUPPORTED_MODES or cfg.workflow.type in UNSUPPORTED_MODES:
+        mode = cfg.workflow.type if cfg.workflow.type in UNSUPPORTED_MODES else cfg.workflow.base_pattern
+        raise ConfigError(
+            ("workflow",),
+            f"the {mode} mode is planned but `sweep run` does not implement it yet",
+            value=mode,
+            fix="use workflow: backtest, optimization, train_test, walk_forward or monte_carlo "
+            "(`sweep expand` already shows its plan)",
+        )
     plan = expand(cfg, max_combinations=max_combinations, count_data=False)
     universes = load_universes(cfg.data)
-    run_key = _run_key(cfg, plan, universes, engine)
+    key = run_key(cfg, plan, universes, engine)
     store = None
     log = Progress(0, enabled=progress if notices is None else notices)  # one-line notices (resuming, ...)
+    if cfg.data.is_sample:
+        log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
     if cfg.tracing.results_storage == "disk":
         root = Path(results_dir or cfg.results_dir)
-        found = RunStore.find(root, cfg.name, run_key)
+        found = RunStore.find(root, cfg.name, key)
         done = [s for s in found if s.complete]
         if done and not force:
             log.note(f"already computed (same config, data and code): {done[0].path}  (use --force to recompute)")
@@ -477,15 +403,15 @@ def run(
                 run_id=store.path.name,
                 name=cfg.name,
                 status="running",
-                run_key=run_key,
+                run_key=key,
                 config=cfg.normalized,
                 config_hash=cfg.config_hash,
-                raw_config=_raw_config(cfg),
+                raw_config=raw_config(cfg),
                 engine=engine,
                 source=cfg.source,
                 data=[u.describe() for u in universes],
                 seed=cfg.seed,
-                versions=_versions(),
+                versions=versions(),
                 phase_order=phase_names,
                 main_phase=phase_names[0],
                 phases={},
@@ -542,20 +468,6 @@ def run(
     )
     res.stats = state.stats
     return res
-
-
-def _versions() -> dict:
-    import platform
-
-    import numba as nb
-
-    return {
-        "sweep": __version__,
-        "numpy": np.__version__,
-        "numba": nb.__version__,
-        "polars": pl.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, symbol: str | None, phase: str):

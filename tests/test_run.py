@@ -263,3 +263,49 @@ def test_traced_events_stream_through_part_files(tmp_path, monkeypatch):
     assert tr_d.sort(tkey).equals(mem.phase("backtest")["trades"].sort(tkey))
     assert set(tr_d["combo_id"].unique()) == set(range(12))  # every combination's closed trades were traced
     assert not list((disk.path / "backtest").rglob("*part*"))
+
+
+@pytest.mark.parametrize("workflow", ["signal_generation", "signal_replay"])
+def test_unimplemented_modes_are_refused_clearly(tmp_path, capsys, workflow):
+    y = tmp_path / "c.yaml"
+    y.write_text(f"workflow: {workflow}\nstrategies:\n  - type: momentum\n")
+    assert main(["expand", str(y)]) == 0  # the plan is known
+    assert main(["run", str(y), "--quiet", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"the {workflow} mode is planned but `sweep run` does not implement it yet" in err
+
+
+def test_bad_threads_and_unfinished_results(tmp_path, capsys):
+    y = tmp_path / "c.yaml"
+    y.write_text("data: {synthetic: {bars: 500, timeframe: 5m}}\nstrategies:\n  - type: momentum\n")
+    assert main(["run", str(y), "--quiet", "--threads", "0", "--results-dir", str(tmp_path)]) == 2
+    assert "threads: expected a whole number >= 1" in capsys.readouterr().err
+    run_dir = tmp_path / "c" / "20990101-000000-unfinished"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(
+        json.dumps({"status": "running", "phase_order": ["backtest"], "source": str(y)})
+    )
+    assert main(["results", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "is not complete" in err and "--resume" in err
+
+
+def test_replay_from_a_file_based_run(tmp_path):
+    lines = ["timestamp,open,high,low,close,volume"]
+    rng = np.random.default_rng(4)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, 600)))
+    for i, c in enumerate(close):
+        lines.append(
+            f"2024-02-{1 + i // 300:02d} {10 + (i % 300) // 60:02d}:{i % 60:02d}:00,{c},{c * 1.001},{c * 0.999},{c},10"
+        )
+    (tmp_path / "prices.csv").write_text("\n".join(lines) + "\n")
+    y = tmp_path / "f.yaml"
+    y.write_text(
+        "data: {path: prices.csv}\ntop_k: 1\nstrategies:\n  - type: ma_crossover\n"
+        "    parameters: {fast: [3, 5], slow: [20, 30]}\n"
+    )
+    res = sweep.run(str(y), results_dir=tmp_path / "out", progress=False)
+    again = sweep.open_results(res.path)
+    other = int(res.best(4)["combo_id"][-1])
+    eq = again.equity(other)  # not kept: replayed from the manifest's config, data path made absolute
+    assert eq["equity"][-1] == pytest.approx(res.metrics.filter(pl.col("combo_id") == other)["final_equity"][0])
