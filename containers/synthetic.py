@@ -40,6 +40,9 @@ def session_timestamps(n: int, start: str, tf: str) -> np.ndarray:
     return day + _SESSION_OPEN_NS + within
 
 
+BLOCK = 1_000_000  # bars generated at a time: temporaries stay small for 10-million-bar samples
+
+
 def generate(
     bars: int,
     seed: int = 7,
@@ -51,36 +54,38 @@ def generate(
     regimes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Return columns timestamp (int64 ns), open, high, low, close, volume (float64), regime (int8)."""
-    rng = np.random.default_rng(seed)
     if timeframe[-1] not in _TF_MINUTES:
         raise ValueError(f"synthetic timeframes are minutes, hours or days, not {timeframe!r}")
+    rng = np.random.default_rng(seed)
     per_day = bars_per_session(timeframe)
     per_year = 252.0 * per_day
-    if regimes:
-        stay = 1.0 - 1.0 / (5.0 * per_day)
-        switches = rng.random(bars) > stay
-        state = (np.cumsum(switches) % 2).astype(np.int8)  # 0 = calm/bull, 1 = volatile/bear
-    else:
-        state = np.zeros(bars, dtype=np.int8)
-    mu = np.where(state == 0, drift + 0.30, drift - 0.40) / per_year
-    sigma = np.where(state == 0, volatility * 0.8, volatility * 1.6) / np.sqrt(per_year)
-    r = rng.normal(mu - 0.5 * sigma**2, sigma)
-    gap = rng.normal(0.0, sigma * 0.25)
-    close = price * np.exp(np.cumsum(r + gap))
-    open_ = np.empty(bars)
-    open_[0] = price * np.exp(gap[0])
-    open_[1:] = close[:-1] * np.exp(gap[1:])
-    wick_hi = np.abs(rng.normal(0.0, 0.5, bars)) * sigma
-    wick_lo = np.abs(rng.normal(0.0, 0.5, bars)) * sigma
-    high = np.maximum(open_, close) * np.exp(wick_hi)
-    low = np.minimum(open_, close) * np.exp(-wick_lo)
-    volume = np.round(rng.lognormal(10.0, 0.5, bars) * (1.0 + 2.0 * state))
-    return {
-        "timestamp": session_timestamps(bars, start, timeframe),
-        "open": open_,
-        "high": high,
-        "low": low,
-        "close": close,
-        "volume": volume.astype(np.float64),
-        "regime": state,
-    }
+    stay = 1.0 - 1.0 / (5.0 * per_day)
+    out = {k: np.empty(bars) for k in ("open", "high", "low", "close", "volume")}
+    out["regime"] = np.empty(bars, dtype=np.int8)
+    state0, level = 0, price  # regime and close carried from one block to the next
+    for a in range(0, bars, BLOCK):
+        b = min(bars, a + BLOCK)
+        n = b - a
+        if regimes:
+            switches = rng.random(n) > stay
+            state = ((np.cumsum(switches) + state0) % 2).astype(np.int8)  # 0 = calm/bull, 1 = volatile/bear
+            state0 = int(state[-1])
+        else:
+            state = np.zeros(n, dtype=np.int8)
+        mu = np.where(state == 0, drift + 0.30, drift - 0.40) / per_year
+        sigma = np.where(state == 0, volatility * 0.8, volatility * 1.6) / np.sqrt(per_year)
+        r = rng.normal(mu - 0.5 * sigma**2, sigma)
+        gap = rng.normal(0.0, sigma * 0.25)
+        close = level * np.exp(np.cumsum(r + gap))
+        open_ = np.empty(n)
+        open_[0] = level * np.exp(gap[0])
+        open_[1:] = close[:-1] * np.exp(gap[1:])
+        out["open"][a:b] = open_
+        out["close"][a:b] = close
+        out["high"][a:b] = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.5, n)) * sigma)
+        out["low"][a:b] = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.5, n)) * sigma)
+        out["volume"][a:b] = np.round(rng.lognormal(10.0, 0.5, n) * (1.0 + 2.0 * state))
+        out["regime"][a:b] = state
+        level = float(close[-1])
+    out["timestamp"] = session_timestamps(bars, start, timeframe)
+    return out

@@ -289,3 +289,30 @@ def test_hash_depends_only_on_content(n, m):
             assert by_params[c["strategy_params"]["lookback_period"]] == h
             matched += 1
     assert matched == n
+
+
+def test_user_pattern_file_changes_the_topology(tmp_path):
+    (tmp_path / "pats").mkdir()
+    (tmp_path / "pats" / "lean.yaml").write_text(
+        "name: lean\nkind: mode\naliases: []\ndescription: classifiers shared, strategies expand\nroles:\n"
+        "  data: {sharing: shared}\n  feature_hub: {sharing: shared}\n  execution: {sharing: shared}\n"
+        "  strategy: {sharing: expand, stateless: true}\n  classifier: {sharing: shared}\n"
+        "  portfolio: {sharing: cascade}\n"
+    )
+    y = tmp_path / "c.yaml"
+    y.write_text(
+        "patterns: [pats]\nworkflow: lean\n"
+        "strategies:\n  - type: momentum\n"
+        "    parameters: {lookback_period: [10, 20, 30], signal_threshold: [0.01, 0.02]}\n"
+        "classifiers:\n  - type: hmm\n    parameters: {model_type: [hmm, svm], lookback_days: [30, 60]}\n"
+    )
+    plan = sweep.expand(y, count_data=False)
+    assert plan.naive.containers == {
+        "data": 1,
+        "feature_hub": 1,
+        "execution": 1,
+        "strategy": 24,
+        "classifier": 1,
+        "portfolio": 24,
+    }
+    assert plan.stateless.containers["classifier"] == 1 and plan.services() == {"strategy": 6}

@@ -309,3 +309,26 @@ def test_replay_from_a_file_based_run(tmp_path):
     other = int(res.best(4)["combo_id"][-1])
     eq = again.equity(other)  # not kept: replayed from the manifest's config, data path made absolute
     assert eq["equity"][-1] == pytest.approx(res.metrics.filter(pl.col("combo_id") == other)["final_equity"][0])
+
+
+def test_several_symbols_are_independent_universes(tmp_path):
+    two = cfg(
+        data={"synthetic": {"bars": 2000, "timeframe": "5m", "symbols": ["AAA", "BBB"]}}, results_storage="memory"
+    )
+    res = sweep.run(two, progress=False)
+    m = res.metrics
+    assert m.height == 24 and sorted(m["symbol"].unique()) == ["AAA", "BBB"]
+    one = sweep.run(
+        cfg(
+            data={"synthetic": {"bars": 2000, "timeframe": "5m", "symbols": ["AAA", "BBB"]}},
+            results_storage="memory",
+            name="other",
+        ),
+        progress=False,
+    )
+    a = m.filter(pl.col("symbol") == "AAA").sort("combo_id")["final_equity"]
+    b = m.filter(pl.col("symbol") == "BBB").sort("combo_id")["final_equity"]
+    assert not a.equals(b)  # different data per symbol
+    assert one.metrics.sort("symbol", "combo_id")["final_equity"].equals(m.sort("symbol", "combo_id")["final_equity"])
+    eq = res.phase("backtest")["equity"]
+    assert set(eq["symbol"].unique()) == {"AAA", "BBB"}  # top-k kept per symbol
