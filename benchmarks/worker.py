@@ -386,17 +386,12 @@ def engine_run(task) -> dict:
 
 
 def split(task) -> dict:
-    """Time of the feature hub alone and of the combination loop alone, over the same chunks."""
-    import numba
-
+    """Seconds in the feature hub and in the combination loop of one simulate (engine.simulate's timings)."""
     import sweep
     from containers.data import Universe, frequency
-    from containers.feature_hub import FeatureHub, chunk_for
-    from containers.portfolio import P_INITIAL, new_bank
-    from sweep.engine import build_tables
+    from containers.feature_hub import FeatureHub
+    from sweep.engine import build_tables, simulate
 
-    if task.get("threads"):
-        numba.set_num_threads(int(task["threads"]))
     bars = load(task)
     per_day, per_year = frequency(bars["timestamp"])
     u = Universe(
@@ -414,74 +409,22 @@ def split(task) -> dict:
         },
         count_data=False,
     )
-    hub = FeatureHub(plan.features, u.bars_per_day)
-    tb = build_tables(plan, hub)
-    n = plan.combinations
-    d = plan.decompose(np.arange(n))
-    cs, cc, cp, ce = (
-        np.ascontiguousarray(d[k].astype(np.int64)) for k in ("strategy", "classifier", "portfolio", "execution")
-    )
-    cr = np.zeros((n, 1), np.int64)
-    chunk = chunk_for(hub.n_rows + 1, 65_536)
-
-    def go():
-        bank, reg = new_bank(n, tb.P[cp, P_INITIAL], 1)
-        block = np.empty((hub.n_rows + 1, chunk))
-        block[hub.n_rows] = np.nan
-        hub.reset()
-        th = tk = 0.0
-        ev, evn = np.zeros((1, 1, 12)), np.zeros(1, np.int64)
-        st, done = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        for t0 in range(0, u.n, chunk):
-            t1 = min(u.n, t0 + chunk)
-            B = block[:, : t1 - t0] if t1 - t0 == chunk else np.ascontiguousarray(block[:, : t1 - t0])
-            a = time.perf_counter()
-            hub.compute(u.ohlcv(t0, t1), out=B)
-            th += time.perf_counter() - a
-            a = time.perf_counter()
-            tb.kernel(
-                B,
-                t0,
-                0.0,
-                hub.warmup,
-                u.n - 1,
-                tb.S_kind,
-                tb.S_codes,
-                tb.S_rows,
-                tb.S_mask,
-                tb.C_kind,
-                tb.C_codes,
-                tb.C_rows,
-                tb.C_entry,
-                tb.n_regimes,
-                tb.R_codes,
-                tb.R_off,
-                tb.P,
-                tb.E,
-                cs,
-                cc,
-                cr,
-                cp,
-                ce,
-                bank,
-                reg,
-                st,
-                done,
-                ev,
-                evn,
-                1,
-                False,
-                np.empty((1, 1)),
-                False,
-            )
-            tk += time.perf_counter() - a
-        return th, tk
-
-    go()
-    runs = [go() for _ in range(int(task.get("reps", 3)))]
-    th = float(np.median([r[0] for r in runs]))
-    tk = float(np.median([r[1] for r in runs]))
-    return {"features_s": th, "loop_s": tk, "bars": u.n, "combos": n, "peak_mb": peak_mb()}
+    tables = build_tables(plan, FeatureHub(plan.features, u.bars_per_day))
+    ids = np.arange(plan.combinations)
+    threads = task.get("threads")
+    simulate(plan, u, ids[:2], tables, threads=threads)
+    runs = []
+    for _ in range(int(task.get("reps", 3))):
+        t: dict = {}
+        simulate(plan, u, ids, tables, threads=threads, timings=t)
+        runs.append((t["features_s"], t["loop_s"]))
+    return {
+        "features_s": float(np.median([r[0] for r in runs])),
+        "loop_s": float(np.median([r[1] for r in runs])),
+        "bars": u.n,
+        "combos": len(ids),
+        "peak_mb": peak_mb(),
+    }
 
 
 BtMaCross = None

@@ -17,6 +17,10 @@ Per bar, for combination i (fill at next open, the default):
 3. decide at the close of t (not on the last bar): regime = classifier(features
    at t), signal = strategy(features at t, regime); a changed signal becomes the
    pending target.  With ``fill: close`` step 1 runs after step 3 at the close.
+
+Divisions follow IEEE (numba's numpy error model): an account whose equity
+reaches exactly zero gets an infinite or NaN return, flagged in its metrics,
+instead of stopping the whole run with ZeroDivisionError.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from sweep.errors import PluginError
 
-TEMPLATE_VERSION = "8"
+TEMPLATE_VERSION = "9"
 _HELPERS = ("containers/portfolio.py", "containers/execution.py", "services/state.py", "containers/kernel.py")
 _LOADED: dict[str, object] = {}
 
@@ -46,7 +50,7 @@ from services.state import (CASH, POSITION, AVG_PRICE, EQUITY, PEAK_EQUITY, HIGH
 {imports}
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mask, C_kind, C_codes, C_rows,
               C_entry, n_regimes, R_codes, R_off, P, E, cs, cc, cr, cp, ce, bank, reg, start, done, ev, ev_n,
               ev_cap, rec_ev, eq_out, rec_eq):

@@ -21,6 +21,13 @@ from .events import EventBus
 from .feature_hub import FeatureHub
 
 
+def _ieee_div(a: float, b: float) -> float:
+    """a / b with IEEE results for b == 0 (inf or NaN), as the fused kernel computes it."""
+    if b != 0.0:
+        return a / b
+    return math.nan if a == 0.0 else math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
 class DataContainer:
     """Publishes each bar: BAR(t, open, high, low, close)."""
 
@@ -285,7 +292,7 @@ class PortfolioContainer:
                 self.hse = max(self.hse, c)
                 self.lse = min(self.lse, c)
             if t > self.t_first:
-                self.returns.append((equity / self.equity_curve[-1] - 1.0, self.reg_prev))
+                self.returns.append((_ieee_div(equity, self.equity_curve[-1]) - 1.0, self.reg_prev))
             self.peak = max(self.peak, equity)
             self.equity_curve.append(equity)
             self.bus.publish("PORTFOLIO_UPDATE", (self.combo, t, equity), key=self.combo)

@@ -33,7 +33,6 @@ from .config_sections import (
     Objective,
     Tracing,
     WorkflowConfig,
-    _check_keys,
     _parse_choice,
     _parse_objective,
     _parse_overrides,
@@ -41,7 +40,7 @@ from .config_sections import (
     _parse_workflow,
 )
 from .constraints import Constraint, ConstraintSyntaxError
-from .errors import ConfigError, PluginError, did_you_mean
+from .errors import ConfigError, PluginError, check_keys, did_you_mean
 from .grid import Axis, parse_axis
 from .yamlio import LineMap, load_yaml
 
@@ -240,7 +239,7 @@ def _parse_entry(role: str, index: int, raw: Any, base_dir: Path, max_values: in
         raise ConfigError(
             path, "expected a mapping with `type:` and `parameters:`", value=raw, fix="write - type: momentum"
         )
-    _check_keys(raw, ENTRY_KEYS[role], path, where=f"in a {role} entry")
+    check_keys(raw, ENTRY_KEYS[role], path, where=f"in a {role} entry")
     if "type" not in raw:
         raise ConfigError(path, "missing `type:`", fix=f"name a registered {role} (see `sweep services`)")
     spec = _resolve_spec(role, raw["type"], path + ("type",), base_dir)
@@ -395,7 +394,7 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
             value=raw,
             fix="start with e.g. `strategies:` at the left margin",
         )
-    _check_keys(raw, TOP_KEYS, (), where="at the top level")
+    check_keys(raw, TOP_KEYS, (), where="at the top level")
     max_comb = _scalar(raw.get("max_combinations"), ("max_combinations",), "int", DEFAULT_MAX_COMBINATIONS, 1)
     if max_override is not None:
         max_comb = max_override

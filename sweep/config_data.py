@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, check_keys
 
 DATA_KEYS = ("path", "paths", "symbols", "start", "end", "timeframe", "synthetic", "symbol_column")
 SYNTHETIC_KEYS = ("bars", "seed", "symbols", "timeframe", "start", "price", "drift", "volatility", "regimes")
@@ -109,16 +109,6 @@ def _resolve_file(value: Any, path, base_dir: Path) -> str:
     )
 
 
-def _check_keys(raw: dict, allowed, path) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(
-                tuple(path) + (key,),
-                f"unknown key {key!r}{did_you_mean(key, allowed)}",
-                fix=f"allowed keys here: {', '.join(allowed)}",
-            )
-
-
 def _int(raw, path, low: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < low:
         raise ConfigError(path, f"expected a whole number >= {low}", value=raw, fix=f"use an integer of at least {low}")
@@ -152,7 +142,7 @@ def parse_synthetic(raw: Any, path) -> SyntheticConfig:
             value=raw,
             fix="write e.g. synthetic: {bars: 100000, seed: 1}",
         )
-    _check_keys(raw, SYNTHETIC_KEYS, path)
+    check_keys(raw, SYNTHETIC_KEYS, path)
     p = tuple(path)
     kw: dict[str, Any] = {}
     if "bars" in raw:
@@ -205,7 +195,7 @@ def parse_data(raw: Any, base_dir: Path) -> DataConfig:
             value=raw,
             fix="write data: {path: file.csv} or data: {synthetic: {bars: 10000}}",
         )
-    _check_keys(raw, DATA_KEYS, path)
+    check_keys(raw, DATA_KEYS, path)
     has_files = "path" in raw or "paths" in raw
     if has_files and "synthetic" in raw:
         raise ConfigError(path, "give either path(s) or synthetic, not both", fix="remove one of them")

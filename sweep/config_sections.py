@@ -8,22 +8,12 @@ import attrs
 
 from containers.metrics import METRICS, OBJECTIVE_DEFAULT
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, check_keys, did_you_mean
 
 EVENT_TYPES = ("FILL", "POSITION_OPEN", "POSITION_CLOSE", "PORTFOLIO_UPDATE", "SIGNAL")
 RETENTION = ("trade_complete", "sliding_window", "minimal")
 STORAGE = ("disk", "memory")
 TRACING_KEYS = ("results_storage", "event_tracing", "retention_policy", "sliding_window_size")
-
-
-def _check_keys(raw: dict, allowed, path, *, where: str = "here") -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(
-                tuple(path) + (key,),
-                f"unknown key {key!r}{did_you_mean(key, allowed)}",
-                fix=f"allowed keys {where}: {', '.join(allowed)}",
-            )
 
 
 @attrs.frozen
@@ -139,7 +129,7 @@ def _parse_workflow(raw: Any, patterns: dict) -> tuple[WorkflowConfig, Any, Any]
             )
         mode = patterns[base]
         allowed = ("type", "base_pattern", *pattern.options)
-    _check_keys(raw, allowed, path, where=f"for workflow {wtype!r}")
+    check_keys(raw, allowed, path, where=f"for workflow {wtype!r}")
     options = {}
     if wf is not None:
         for oname, o in wf.options.items():
@@ -178,7 +168,7 @@ def _parse_objective(raw: Any) -> Objective:
         raise ConfigError(
             path, "expected a metric name or {metric, direction}", value=raw, fix="write objective: sharpe"
         )
-    _check_keys(raw, ("metric", "direction"), path)
+    check_keys(raw, ("metric", "direction"), path)
     metric = raw.get("metric", OBJECTIVE_DEFAULT)
     aliases = {
         "sharpe_ratio": "sharpe",
@@ -220,6 +210,6 @@ def _parse_overrides(raw: Any, phases: list[str], base: dict) -> dict:
             )
         if not isinstance(over, dict):
             raise ConfigError(path + (phase,), "expected a mapping of settings", value=over)
-        _check_keys(over, TRACING_KEYS, path + (phase,), where="in a phase override")
+        check_keys(over, TRACING_KEYS, path + (phase,), where="in a phase override")
         out[phase] = _parse_tracing({**base, **over}, {}, path + (phase,))
     return out

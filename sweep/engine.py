@@ -9,6 +9,7 @@ portfolio bank (fields, combinations), event buffers are bounded per chunk.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import attrs
@@ -175,6 +176,7 @@ def simulate(
     chunk_size: int | None = None,
     threads: int | None = None,
     features: np.ndarray | None = None,
+    timings: dict | None = None,
 ) -> SimResult:
     """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
 
@@ -183,6 +185,8 @@ def simulate(
     event batches as the kernel emits them (else they are collected).
     ``features`` is the hub's whole block for this universe (see
     ``feature_block``); when given, chunks are copied from it instead of computed.
+    ``timings``, if given, receives the seconds spent in the feature hub
+    (``features_s``) and in the combination loop (``loop_s``).
     """
     ids = np.asarray(ids, dtype=np.int64)
     hub = FeatureHub(plan.features, universe.bars_per_day)
@@ -221,10 +225,12 @@ def simulate(
         B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])
         if ncol != chunk:
             B[hub.n_rows] = np.nan
+        tick = time.perf_counter()
         if features is not None:
             B[: hub.n_rows] = features[:, t0:t1]
         else:
             hub.compute(bars.ohlcv(t0, t1), out=B)
+        tock = time.perf_counter()
         if t1 - 1 >= t_first:
             eq_chunk = np.empty((n, ncol)) if record_equity else np.empty((1, 1))
             start_col[:] = 0
@@ -271,11 +277,15 @@ def simulate(
                 if not unfinished.any():
                     break
                 start_col[:] = np.where(unfinished, done, ncol)
+            if timings is not None:
+                timings["loop_s"] = timings.get("loop_s", 0.0) + time.perf_counter() - tock
             if record_equity:
                 a = max(t0, t_first)
                 equity[:, a - t_first : t1 - t_first] = eq_chunk[:, a - t0 : ncol]
             if progress:
                 progress(n * (t1 - max(t0, t_first)))
+        if timings is not None:
+            timings["features_s"] = timings.get("features_s", 0.0) + tock - tick
         prev_range = float(bars.high[t1 - 1] - bars.low[t1 - 1])
     metrics = finalize(bank, reg, float(universe.close[t_last]), universe.bars_per_year)
     regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None

@@ -38,6 +38,18 @@ def show_value(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_keys(raw: dict, allowed: Iterable[str], path: Sequence[str | int], *, where: str = "here") -> None:
+    """Raise ConfigError for the first key of ``raw`` not in ``allowed`` (with a did-you-mean)."""
+    allowed = tuple(allowed)
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                tuple(path) + (key,),
+                f"unknown key {key!r}{did_you_mean(key, allowed)}",
+                fix=f"allowed keys {where}: {', '.join(allowed)}",
+            )
+
+
 class SweepError(Exception):
     """Base class of errors that are the user's to fix (exit code 2, no traceback)."""
 

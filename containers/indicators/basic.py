@@ -244,6 +244,37 @@ def slope_kernel(x, p, s, out):
     _rolling(x, p, s, out, 4)
 
 
+@njit(cache=True, nogil=True)
+def _lagged(x, p, s, out, what):
+    """Shared loop of returns (what 0), logret (1) and lag (2): the input n valid bars ago, from a ring buffer.
+
+    State: [count, pos, buf[0..n-1]]; buf[pos] holds the value n bars back.
+    """
+    n = int(p[0])
+    count = int(s[0])
+    pos = int(s[1])
+    xs = x[0]
+    o = out[0]
+    for t in range(xs.shape[0]):
+        v = xs[t]
+        if math.isnan(v):
+            o[t] = np.nan
+            continue
+        if count < n:
+            o[t] = np.nan
+        elif what == 0:
+            o[t] = v / s[2 + pos] - 1.0
+        elif what == 1:
+            o[t] = math.log(v / s[2 + pos])
+        else:
+            o[t] = s[2 + pos]
+        s[2 + pos] = v
+        pos = pos + 1 if pos + 1 < n else 0
+        count += 1
+    s[0] = count
+    s[1] = pos
+
+
 @indicator(
     "returns",
     inputs=("x",),
@@ -255,25 +286,7 @@ def slope_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def returns_kernel(x, p, s, out):
     """Simple return over n bars: x[t] / x[t-n] - 1."""
-    n = int(p[0])
-    count = int(s[0])
-    pos = int(s[1])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-            continue
-        if count >= n:
-            o[t] = v / s[2 + pos] - 1.0
-        else:
-            o[t] = np.nan
-        s[2 + pos] = v
-        pos = pos + 1 if pos + 1 < n else 0
-        count += 1
-    s[0] = count
-    s[1] = pos
+    _lagged(x, p, s, out, 0)
 
 
 @indicator(
@@ -287,22 +300,7 @@ def returns_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def logret_kernel(x, p, s, out):
     """Log return over n bars: log(x[t] / x[t-n])."""
-    n = int(p[0])
-    count = int(s[0])
-    pos = int(s[1])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-            continue
-        o[t] = math.log(v / s[2 + pos]) if count >= n else np.nan
-        s[2 + pos] = v
-        pos = pos + 1 if pos + 1 < n else 0
-        count += 1
-    s[0] = count
-    s[1] = pos
+    _lagged(x, p, s, out, 1)
 
 
 @indicator(
@@ -316,22 +314,7 @@ def logret_kernel(x, p, s, out):
 @njit(cache=True, nogil=True)
 def lag_kernel(x, p, s, out):
     """The input k (valid) bars ago."""
-    k = int(p[0])
-    count = int(s[0])
-    pos = int(s[1])
-    xs = x[0]
-    o = out[0]
-    for t in range(xs.shape[0]):
-        v = xs[t]
-        if math.isnan(v):
-            o[t] = np.nan
-            continue
-        o[t] = s[2 + pos] if count >= k else np.nan
-        s[2 + pos] = v
-        pos = pos + 1 if pos + 1 < k else 0
-        count += 1
-    s[0] = count
-    s[1] = pos
+    _lagged(x, p, s, out, 2)
 
 
 @indicator(
