@@ -192,6 +192,17 @@ def vectorbt(task) -> dict:
 _BT_BARS = 0  # bars of the current backtesting.py data (module level: strategies must pickle)
 
 
+def _pandas_bars(bars: dict, capitalized: bool = False):
+    """The bars as a pandas OHLCV frame indexed by naive UTC timestamps (what the peers take)."""
+    import pandas as pd
+
+    cols = ("open", "high", "low", "close", "volume")
+    return pd.DataFrame(
+        {(c.capitalize() if capitalized else c): bars[c] for c in cols},
+        index=pd.to_datetime(bars["timestamp"], utc=True).tz_localize(None),
+    )
+
+
 def _sma(x, n):
     import pandas as pd
 
@@ -226,7 +237,6 @@ def _bt_strategy():
 def backtesting(task) -> dict:
     import warnings
 
-    import pandas as pd
     from backtesting import Backtest
 
     global _BT_BARS
@@ -234,16 +244,7 @@ def backtesting(task) -> dict:
     bars = load(task)
     base = rss_mb()
     fee = float(task.get("fee", 0.0))
-    df = pd.DataFrame(
-        {
-            "Open": bars["open"],
-            "High": bars["high"],
-            "Low": bars["low"],
-            "Close": bars["close"],
-            "Volume": bars["volume"],
-        },
-        index=pd.to_datetime(bars["timestamp"], utc=True).tz_localize(None),
-    )
+    df = _pandas_bars(bars, capitalized=True)  # backtesting.py wants Open, High, ...
     _BT_BARS = len(df)
     pairs = _pairs(task)
     fasts = sorted({a for a, _ in pairs})
@@ -287,21 +288,11 @@ def backtesting(task) -> dict:
 
 def backtrader(task) -> dict:
     import backtrader as bt
-    import pandas as pd
 
     bars = load(task)
     base = rss_mb()
     fee = float(task.get("fee", 0.0))
-    df = pd.DataFrame(
-        {
-            "open": bars["open"],
-            "high": bars["high"],
-            "low": bars["low"],
-            "close": bars["close"],
-            "volume": bars["volume"],
-        },
-        index=pd.to_datetime(bars["timestamp"], utc=True).tz_localize(None),
-    )
+    df = _pandas_bars(bars)
     pairs = _pairs(task)
 
     class MaCross(bt.Strategy):

@@ -253,8 +253,9 @@ def _to_bound(text: str | None) -> int | None:
     return int(t.astype(np.int64))
 
 
-def _universe(symbol, ts, cols, source, cfg, path) -> Universe:
-    validate(path, ts, cols)
+def _universe(symbol, ts, cols, source, cfg, path, rows=None) -> Universe:
+    """Validate one symbol's bars (``rows``: their rows in the file), cut to start/end, resample."""
+    validate(path, ts, cols, rows)
     start, end = _to_bound(cfg.start), _to_bound(cfg.end)
     keep = np.ones(ts.size, dtype=bool)
     if start is not None:
@@ -317,19 +318,14 @@ def load_file(path: str, symbol: str | None, cfg) -> list[Universe]:
     scol = _find(names, (cfg.symbol_column.lower(), "symbol", "ticker"))
     ts_all = _timestamps(df, tcol, path)
 
-    def columns(mask=None):
-        out = {}
-        for want, col in found.items():
-            s = df[col].cast(pl.Float64, strict=False)
-            out[want] = s.to_numpy().astype(np.float64)
-        out["volume"] = (
-            df[vcol].cast(pl.Float64, strict=False).fill_null(0.0).to_numpy().astype(np.float64)
-            if vcol
-            else np.zeros(df.height)
-        )
-        return out if mask is None else {k: v[mask] for k, v in out.items()}
-
-    all_cols = columns()
+    all_cols = {
+        want: df[col].cast(pl.Float64, strict=False).to_numpy().astype(np.float64) for want, col in found.items()
+    }
+    all_cols["volume"] = (
+        df[vcol].cast(pl.Float64, strict=False).fill_null(0.0).to_numpy().astype(np.float64)
+        if vcol
+        else np.zeros(df.height)
+    )
     for want, col in found.items():  # text that is not a number
         bad = np.flatnonzero(np.isnan(all_cols[want]) & df[col].is_not_null().to_numpy())
         if bad.size and df[col].dtype == pl.Utf8:
@@ -351,8 +347,7 @@ def load_file(path: str, symbol: str | None, cfg) -> list[Universe]:
                 )
             rows = np.flatnonzero(mask)
             cols = {k: v[rows] for k, v in all_cols.items()}
-            validate(path, ts_all[rows], cols, rows)
-            universes.append(_universe(str(sym), ts_all[rows], cols, path, cfg, path))
+            universes.append(_universe(str(sym), ts_all[rows], cols, path, cfg, path, rows))
         return universes
     sym = symbol or path.replace("\\", "/").split("/")[-1].split(".")[0].split("_")[0]
     if cfg.symbols and sym not in cfg.symbols and len(cfg.symbols) == 1 and symbol is None:

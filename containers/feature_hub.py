@@ -142,9 +142,6 @@ class FeatureHub:
         for c in self._comps:
             c.state[:] = 0.0
 
-    def state_bytes(self) -> int:
-        return sum(c.state.nbytes for c in self._comps)
-
     # ---------------------------------------------------------- compute
     def new_block(self, n: int) -> np.ndarray:
         return np.empty((self.n_rows, n), dtype=np.float64)

@@ -82,28 +82,7 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
         fbuf = np.empty({ks})
         cbuf = np.empty({kc})
         srow = np.empty(N_STATE)
-        cash = bank[F_CASH, i]
-        pos = bank[F_POS, i]
-        peak = bank[F_PEAK, i]
-        hse = bank[F_HSE, i]
-        lse = bank[F_LSE, i]
-        bit = bank[F_BIT, i]
-        eq_prev = bank[F_EQ_PREV, i]
-        last_sig = bank[F_LAST_SIG, i]
-        pending = bank[F_PENDING, i] != 0.0
-        pend_tgt = bank[F_PEND_TGT, i]
-        pend_reg = np.int64(bank[F_PEND_REG, i])
-        reg_prev = np.int64(bank[F_REG_PREV, i])
-        n_ret = bank[F_N_RET, i]
-        sum_r = bank[F_SUM_R, i]
-        sum_r2 = bank[F_SUM_R2, i]
-        down_r2 = bank[F_DOWN_R2, i]
-        min_ratio = bank[F_MIN_RATIO, i]
-        dd_len = bank[F_DD_LEN, i]
-        max_dd_len = bank[F_MAX_DD_LEN, i]
-        exposed = bank[F_EXPOSED, i]
-        eq_sum = bank[F_EQ_SUM, i]
-        scored = bank[F_SCORED, i]
+{load_state}
         regime = reg_prev
         for j in range(j_begin, j_end):
             if rec_ev and ev_n[i] + EVENTS_PER_BAR > ev_cap:
@@ -156,28 +135,7 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
                 reg_prev = regime
             if fill_close:
 {fill_close}
-        bank[F_CASH, i] = cash
-        bank[F_POS, i] = pos
-        bank[F_PEAK, i] = peak
-        bank[F_HSE, i] = hse
-        bank[F_LSE, i] = lse
-        bank[F_BIT, i] = bit
-        bank[F_EQ_PREV, i] = eq_prev
-        bank[F_LAST_SIG, i] = last_sig
-        bank[F_PENDING, i] = 1.0 if pending else 0.0
-        bank[F_PEND_TGT, i] = pend_tgt
-        bank[F_PEND_REG, i] = pend_reg
-        bank[F_REG_PREV, i] = reg_prev
-        bank[F_N_RET, i] = n_ret
-        bank[F_SUM_R, i] = sum_r
-        bank[F_SUM_R2, i] = sum_r2
-        bank[F_DOWN_R2, i] = down_r2
-        bank[F_MIN_RATIO, i] = min_ratio
-        bank[F_DD_LEN, i] = dd_len
-        bank[F_MAX_DD_LEN, i] = max_dd_len
-        bank[F_EXPOSED, i] = exposed
-        bank[F_EQ_SUM, i] = eq_sum
-        bank[F_SCORED, i] = scored + (done[i] if done[i] < j_end else j_end) - j_begin
+{store_state}
 """
 
 _FILL = """
@@ -188,18 +146,10 @@ if pending or ({has_risk} and pos != 0.0):
         q = target_qty(pend_tgt, eq_f, {px}, pos, {rng}, ex, fractional)
 {risk}
     if q != 0.0:
-        bank[F_CASH, i] = cash
-        bank[F_POS, i] = pos
-        bank[F_HSE, i] = hse
-        bank[F_LSE, i] = lse
-        bank[F_BIT, i] = bit
+{sync_store}
         execute(bank, reg, ev, ev_n, i, t, q, {px}, {rng}, pend_reg if pending else reg_prev, ex, size,
                 fractional, rec_ev)
-        cash = bank[F_CASH, i]
-        pos = bank[F_POS, i]
-        hse = bank[F_HSE, i]
-        lse = bank[F_LSE, i]
-        bit = bank[F_BIT, i]
+{sync_load}
     pending = False
 """
 
@@ -213,6 +163,55 @@ _RISK_STATE = """    srow[CASH] = cash
     srow[BARS_IN_TRADE] = bit
     srow[INITIAL_CAPITAL] = initial
 """
+
+
+# Portfolio state the kernel keeps in local variables over a chunk (local -> bank field): loaded from
+# the bank before the bar loop and stored back after it.  Fields read or written in the bank only
+# (average price, trade accumulators) are not carried.
+_CARRIED = {
+    "cash": "F_CASH",
+    "pos": "F_POS",
+    "peak": "F_PEAK",
+    "hse": "F_HSE",
+    "lse": "F_LSE",
+    "bit": "F_BIT",
+    "eq_prev": "F_EQ_PREV",
+    "last_sig": "F_LAST_SIG",
+    "pending": "F_PENDING",
+    "pend_tgt": "F_PEND_TGT",
+    "pend_reg": "F_PEND_REG",
+    "reg_prev": "F_REG_PREV",
+    "n_ret": "F_N_RET",
+    "sum_r": "F_SUM_R",
+    "sum_r2": "F_SUM_R2",
+    "down_r2": "F_DOWN_R2",
+    "min_ratio": "F_MIN_RATIO",
+    "dd_len": "F_DD_LEN",
+    "max_dd_len": "F_MAX_DD_LEN",
+    "exposed": "F_EXPOSED",
+    "eq_sum": "F_EQ_SUM",
+    "scored": "F_SCORED",
+}
+# carried locals that ``execute`` reads and books: stored before each fill and reloaded after it
+_BOOKED_BY_FILL = ("cash", "pos", "hse", "lse", "bit")
+# locals that are not plain float64 copies of their field
+_LOAD_AS = {
+    "pending": "bank[{f}, i] != 0.0",
+    "pend_reg": "np.int64(bank[{f}, i])",
+    "reg_prev": "np.int64(bank[{f}, i])",
+}
+_STORE_AS = {
+    "pending": "1.0 if pending else 0.0",
+    "scored": "scored + (done[i] if done[i] < j_end else j_end) - j_begin",  # bars scored in this call
+}
+
+
+def _load_state(names) -> str:
+    return "\n".join(f"{v} = " + _LOAD_AS.get(v, "bank[{f}, i]").format(f=_CARRIED[v]) for v in names)
+
+
+def _store_state(names) -> str:
+    return "\n".join(f"bank[{_CARRIED[v]}, i] = {_STORE_AS.get(v, v)}" for v in names)
 
 
 def _indent(text: str, n: int) -> str:
@@ -297,13 +296,21 @@ def generate_source(strategies, classifiers, validators, ks: int, kc: int) -> tu
         risk = _RISK_STATE + _indent("\n".join(chain) + "\nif not fractional:\n    q = math.trunc(q)", 4)
 
     def fill(px: str, rng: str, n: int) -> str:
-        body = _FILL.replace("{risk}", risk).format(has_risk=bool(validators), px=px, rng=rng)
+        body = _FILL.replace("{risk}", risk).format(
+            has_risk=bool(validators),
+            px=px,
+            rng=rng,
+            sync_store=_indent(_store_state(_BOOKED_BY_FILL), 8),
+            sync_load=_indent(_load_state(_BOOKED_BY_FILL), 8),
+        )
         return _indent(body, n)
 
     src = _HEADER.format(
         key=key,
         imports="\n".join(imports),
         row_setup=_indent("\n".join(setup), 8) if setup else "",
+        load_state=_indent(_load_state(_CARRIED), 8),
+        store_state=_indent(_store_state(_CARRIED), 8),
         ks=max(1, ks),
         kc=max(1, kc),
         fill_open=fill("o", "(B[1, j - 1] - B[2, j - 1] if j > 0 else prev_range)", 16),

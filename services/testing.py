@@ -113,13 +113,18 @@ def _columns_for(spec: IndicatorSpec) -> list[int]:
     return [names.index(i) if i in names else 3 for i in spec.inputs]
 
 
-def indicator_outputs(spec: IndicatorSpec, values: dict, data: np.ndarray, splits=None, check_inputs=False):
-    """Run an indicator kernel over ``data`` bars (in pieces at ``splits``); returns (n_out, n)."""
+def _indicator_params(spec: IndicatorSpec, values: dict) -> np.ndarray:
+    """Checked parameter values as the kernel takes them (durations in bars at the kit's bars per day)."""
     from containers.feature_hub import resolve_params
     from services.featurespec import FeatureNode
 
     node = FeatureNode(spec.name, (), tuple(p.check(values[p.name], (p.name,)) for p in spec.params))
-    params = np.array(resolve_params(spec, node, BARS_PER_DAY), dtype=np.float64)
+    return np.array(resolve_params(spec, node, BARS_PER_DAY), dtype=np.float64)
+
+
+def indicator_outputs(spec: IndicatorSpec, values: dict, data: np.ndarray, splits=None, check_inputs=False):
+    """Run an indicator kernel over ``data`` bars (in pieces at ``splits``); returns (n_out, n)."""
+    params = _indicator_params(spec, values)
     size = int(spec.state_size(*params))
     state = np.zeros(max(1, size))
     x = np.ascontiguousarray(data[_columns_for(spec)])
@@ -216,7 +221,7 @@ def _bounds_service(spec: ServiceSpec, out: np.ndarray, warm: int) -> None:
 def _service_property(spec: ServiceSpec, check: str):
     def prop(data_draw):
         values = data_draw.draw(param_values(spec), label="params")
-        feats_probe, warm = service_features(spec, values, np.ones((5, 1)) * 100.0, BARS_PER_DAY)
+        _, warm = service_features(spec, values, np.ones((5, 1)) * 100.0, BARS_PER_DAY)
         data = data_draw.draw(bars(n_min=warm + 5, n_max=warm + 120), label="bars")
         regimes = data_draw.draw(st.lists(st.integers(0, 3), min_size=1, max_size=7), label="regimes")
         run = lambda d: service_outputs(spec, values, d, regimes)[0]  # noqa: E731
@@ -330,11 +335,7 @@ def _indicator_property(spec: IndicatorSpec, check: str):
                 raise PropertyFailure(f"{spec.title} depends on other instances run before it (bar {t})")
         elif check == "reference":
             got = run(data)
-            from containers.feature_hub import resolve_params
-            from services.featurespec import FeatureNode
-
-            node = FeatureNode(spec.name, (), tuple(p.check(values[p.name], (p.name,)) for p in spec.params))
-            params = resolve_params(spec, node, BARS_PER_DAY)
+            params = _indicator_params(spec, values)
             exp = np.asarray(spec.reference(*data[_columns_for(spec)], *params), dtype=float)
             both = ~np.isnan(exp) & ~np.isnan(got)
             if not np.array_equal(np.isnan(exp), np.isnan(got)):

@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from .errors import SweepError
+from .errors import ConfigError, SweepError
 
 
 def _fmt_bytes(n: int) -> str:
@@ -120,10 +120,11 @@ def cmd_expand(args) -> int:
 
 
 def cmd_services(args) -> int:
-    from services.registry import load_plugin, registry
+    from services.registry import registry
 
-    for ref in args.plugins or ():
-        load_plugin(ref)
+    from .config import load_plugins
+
+    load_plugins(args.plugins or (), path=("--plugins",))
     roles = ["strategy", "classifier", "risk"] + (["indicator"] if args.indicators else [])
     titles = {
         "strategy": "Strategies",
@@ -151,23 +152,12 @@ def cmd_services(args) -> int:
 def cmd_check(args) -> int:
     import time
 
-    from services.registry import ROLES, load_plugin, registry
+    from services.registry import ROLES, registry
     from services.testing import CHECKS, check, find
 
-    from .errors import ConfigError
+    from .config import load_plugins
 
-    for i, ref in enumerate(args.plugins or ()):
-        try:
-            load_plugin(ref)
-        except SweepError:
-            raise
-        except Exception as exc:
-            raise ConfigError(
-                ("--plugins", i),
-                f"cannot load plugin: {type(exc).__name__}: {exc}",
-                value=ref,
-                fix="give an importable module name or a path to a .py file",
-            ) from None
+    load_plugins(args.plugins or (), path=("--plugins",))
     if args.names:
         targets = []
         for name in args.names:
@@ -239,8 +229,6 @@ def cmd_results(args) -> int:
     res = open_results(args.dir)
     status = res.manifest.get("status")
     if status != "complete":
-        from .errors import ConfigError
-
         raise ConfigError(
             ("results",),
             f"the run in {res.path} is not complete (status {status!r})",
@@ -249,16 +237,12 @@ def cmd_results(args) -> int:
         )
     phase = args.phase or res.main_phase
     if phase not in res.phases:
-        from .errors import ConfigError
-
         raise ConfigError(
             ("--phase",), f"no phase {phase!r} in {res.path}", value=phase, fix=f"phases: {', '.join(res.phases)}"
         )
     metric = args.sort or res.objective[0]
     m = res.phase(phase)["metrics"]
     if metric not in m.columns:
-        from .errors import ConfigError
-
         raise ConfigError(
             ("--sort",),
             "not a column of metrics.parquet",

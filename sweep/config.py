@@ -362,6 +362,31 @@ def _normalize(cfg: SweepConfig) -> dict:
     }
 
 
+def load_plugins(refs, base_dir=None, path: tuple = ("plugins",)) -> None:
+    """Import plugin modules (names or .py files); any failure is a ConfigError at ``path[i]``."""
+    for i, ref in enumerate(refs):
+        try:
+            load_plugin(str(ref), base_dir)
+        except PluginError as exc:
+            raise ConfigError(
+                (*path, i), f"plugin problem: {exc.name}: {exc.problem}", value=ref, fix=exc.fix
+            ) from None
+        except (ImportError, FileNotFoundError) as exc:
+            raise ConfigError(
+                (*path, i),
+                f"cannot import plugin: {exc}",
+                value=ref,
+                fix="give a module importable from the config's folder, or a path to a .py file",
+            ) from None
+        except Exception as exc:
+            raise ConfigError(
+                (*path, i),
+                f"importing the plugin raised {type(exc).__name__}: {exc}",
+                value=ref,
+                fix="fix the error in that module",
+            ) from None
+
+
 def load_config(source: str | Path | dict | SweepConfig, *, max_combinations: int | None = None) -> SweepConfig:
     """Load and validate a sweep config from a YAML path or a dict.
 
@@ -405,27 +430,7 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
         raise ConfigError(
             ("plugins",), "expected a list of modules or .py files", value=plugins, fix="write plugins: [my_strategies]"
         )
-    for i, ref in enumerate(plugins):
-        try:
-            load_plugin(str(ref), base_dir)
-        except PluginError as exc:
-            raise ConfigError(
-                ("plugins", i), f"plugin problem: {exc.name}: {exc.problem}", value=ref, fix=exc.fix
-            ) from None
-        except (ImportError, FileNotFoundError) as exc:
-            raise ConfigError(
-                ("plugins", i),
-                f"cannot import plugin: {exc}",
-                value=ref,
-                fix="give a module importable from the config's folder, or a path to a .py file",
-            ) from None
-        except Exception as exc:
-            raise ConfigError(
-                ("plugins", i),
-                f"importing the plugin raised {type(exc).__name__}: {exc}",
-                value=ref,
-                fix="fix the error in that module",
-            ) from None
+    load_plugins(plugins, base_dir)
     extra_patterns = raw.get("patterns") or []
     if not isinstance(extra_patterns, list):
         extra_patterns = [extra_patterns]

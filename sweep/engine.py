@@ -22,7 +22,7 @@ from containers.kernel import load_kernel
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
 
 from .errors import DataError
-from .expander import Plan
+from .expander import Plan, entry_rows
 
 EVENT_BUDGET_BYTES = 64 * 2**20  # kernel event buffers, all combinations of a shard together
 HUB_BUDGET_BYTES = 128 * 2**20  # one chunk of the feature hub's block
@@ -60,20 +60,24 @@ def _unique_specs(spaces):
     return specs, np.array(kinds, dtype=np.int64)
 
 
-def _stack(spaces, hub_rows: np.ndarray, nan_row: int, with_features: bool = True):
-    n = sum(sp.n for sp in spaces)
+def _stack_codes(spaces) -> np.ndarray:
+    """Parameter codes of a role's entries, one row per (offset + index), padded to the widest entry."""
     width = max([sp.codes.shape[1] for sp in spaces] + [1])
-    codes = np.zeros((max(n, 1), width))
-    k = max([sp.feature_index.shape[1] for sp in spaces if sp.feature_index is not None] + [1])
-    rows = np.full((max(n, 1), k), nan_row, dtype=np.int64)
-    off = 0
+    codes = np.zeros((max(1, sum(sp.n for sp in spaces)), width))
     for sp in spaces:
-        codes[off : off + sp.n, : sp.codes.shape[1]] = sp.codes
-        if with_features and sp.feature_index is not None and sp.feature_index.size:
+        codes[sp.offset : sp.offset + sp.n, : sp.codes.shape[1]] = sp.codes
+    return codes
+
+
+def _stack(spaces, hub_rows: np.ndarray, nan_row: int):
+    """(codes, hub rows of each row's features (missing -> the NaN row), features per row)."""
+    k = max([sp.feature_index.shape[1] for sp in spaces if sp.feature_index is not None] + [1])
+    rows = np.full((max(1, sum(sp.n for sp in spaces)), k), nan_row, dtype=np.int64)
+    for sp in spaces:
+        if sp.feature_index is not None and sp.feature_index.size:
             fi = sp.feature_index
-            rows[off : off + sp.n, : fi.shape[1]] = np.where(fi >= 0, hub_rows[np.maximum(fi, 0)], nan_row)
-        off += sp.n
-    return codes, rows, k
+            rows[sp.offset : sp.offset + sp.n, : fi.shape[1]] = np.where(fi >= 0, hub_rows[np.maximum(fi, 0)], nan_row)
+    return _stack_codes(spaces), rows, k
 
 
 def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
@@ -84,7 +88,7 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
     if plan.classifiers:
         c_specs, c_kind = _unique_specs(plan.classifiers)
         c_codes, c_rows, kc = _stack(plan.classifiers, hub.rows, nan_row)
-        c_entry = np.concatenate([np.full(sp.n, e, dtype=np.int64) for e, sp in enumerate(plan.classifiers)])
+        c_entry = entry_rows(plan.classifiers)
         n_regimes = max(len(sp.entry.spec.regimes) for sp in plan.classifiers)
         names = tuple(sp.entry.spec.regimes for sp in plan.classifiers)
     else:
@@ -101,14 +105,8 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
             bits = sum(1 << k for k, name in enumerate(csp.entry.spec.regimes) if name in active)
             mask[sp.offset : sp.offset + sp.n, e] = bits
     validators = [sp.entry.spec for sp in plan.risk]
-    r_width = max([sp.codes.shape[1] for sp in plan.risk] + [1])
-    r_codes = np.zeros((max(1, sum(sp.n for sp in plan.risk)), r_width))
-    r_off = np.zeros(max(1, len(plan.risk)), dtype=np.int64)
-    off = 0
-    for k, sp in enumerate(plan.risk):
-        r_off[k] = off
-        r_codes[off : off + sp.n, : sp.codes.shape[1]] = sp.codes
-        off += sp.n
+    r_codes = _stack_codes(plan.risk)
+    r_off = np.array([sp.offset for sp in plan.risk] or [0], dtype=np.int64)
     kernel = load_kernel(s_specs, c_specs, validators, ks, kc if plan.classifiers else 0)
     return KernelTables(
         kernel,
@@ -217,7 +215,6 @@ def simulate(
     start_col = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=np.int64)
     collected: list = []
-    bars = universe
     prev_range = 0.0
     for t0 in range(0, t_last + 1, chunk):
         t1 = min(t_last + 1, t0 + chunk)
@@ -229,7 +226,7 @@ def simulate(
         if features is not None:
             B[: hub.n_rows] = features[:, t0:t1]
         else:
-            hub.compute(bars.ohlcv(t0, t1), out=B)
+            hub.compute(universe.ohlcv(t0, t1), out=B)
         tock = time.perf_counter()
         if t1 - 1 >= t_first:
             eq_chunk = np.empty((n, ncol)) if record_equity else np.empty((1, 1))
@@ -286,7 +283,7 @@ def simulate(
                 progress(n * (t1 - max(t0, t_first)))
         if timings is not None:
             timings["features_s"] = timings.get("features_s", 0.0) + tock - tick
-        prev_range = float(bars.high[t1 - 1] - bars.low[t1 - 1])
+        prev_range = float(universe.high[t1 - 1] - universe.low[t1 - 1])
     metrics = finalize(bank, reg, float(universe.close[t_last]), universe.bars_per_year)
     regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None
     return SimResult(ids, metrics, regimes, collected, equity, t_first, t_last, bank)

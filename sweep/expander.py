@@ -94,6 +94,11 @@ class Space:
         return {a.name: a.param.decode(self.codes[i, j]) for j, a in enumerate(self.axes)}
 
 
+def entry_rows(spaces) -> np.ndarray:
+    """Index of the entry each row of a role's spaces belongs to (rows in offset order)."""
+    return np.concatenate([np.full(sp.n, e, dtype=np.int64) for e, sp in enumerate(spaces)])
+
+
 def _entry_space(entry: ServiceEntry, seen: dict) -> Space:
     raw = entry.raw_size
     if raw > MATERIALISE_LIMIT:
@@ -391,15 +396,19 @@ class Plan:
             "execution": self.execution.hashes[d["execution"]],
         }
 
-    def hashes(self, ids=None) -> list[str]:
-        """Content hashes (16 hex digits) of combinations; all of them by default."""
-        if ids is None:
-            ids = np.arange(self.combinations, dtype=np.int64)
+    def hash_values(self, ids) -> np.ndarray:
+        """Content hashes of combinations ``ids`` as uint64 (the components' hashes folded together)."""
         parts = self.component_hashes(ids)
         h = _splitmix(parts["execution"])
         for role in ("portfolio", "risk", "classifier", "strategy"):
             h = _splitmix(h ^ parts[role])
-        return [f"{int(x):016x}" for x in np.atleast_1d(h)]
+        return np.atleast_1d(h)
+
+    def hashes(self, ids=None) -> list[str]:
+        """Content hashes (16 hex digits) of combinations; all of them by default."""
+        if ids is None:
+            ids = np.arange(self.combinations, dtype=np.int64)
+        return [f"{int(x):016x}" for x in self.hash_values(ids)]
 
     # ------------------------------------------------------------- memory
     def memory_estimate(self) -> dict[str, int]:

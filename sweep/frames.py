@@ -9,7 +9,7 @@ from containers.data import Universe
 from containers.metrics import METRICS
 from containers.portfolio import EV_COLUMNS, EVENT_NAMES, F_AVG, F_POS, F_T_COMM, F_T_ENTRY_BAR, F_T_REGIME
 
-from .expander import Plan, Space
+from .expander import Plan, Space, entry_rows
 
 
 def hex64(h: np.ndarray) -> pl.Series:
@@ -61,23 +61,14 @@ def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
     """id, hash, service types and one column per parameter for combinations ``ids``."""
     ids = np.asarray(ids, dtype=np.int64)
     d = plan.decompose(ids)
-    parts = plan.component_hashes(ids)
-    from .expander import _splitmix
-
-    h = _splitmix(parts["execution"])
-    for role in ("portfolio", "risk", "classifier", "strategy"):
-        h = _splitmix(h ^ parts[role])
     cols: dict[str, pl.Series] = {
         "combo_id": pl.Series("combo_id", ids),
-        "combo_hash": hex64(h).alias("combo_hash"),
+        "combo_hash": hex64(plan.hash_values(ids)).alias("combo_hash"),
     }
-    s_entry = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.strategies)])
-    cols["strategy"] = _gather([sp.entry.type for sp in plan.strategies], s_entry[d["strategy"]]).alias("strategy")
-    if plan.classifiers:
-        c_entry = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.classifiers)])
-        cols["classifier"] = _gather([sp.entry.type for sp in plan.classifiers], c_entry[d["classifier"]]).alias(
-            "classifier"
-        )
+    for role, spaces in (("strategy", plan.strategies), ("classifier", plan.classifiers)):
+        if spaces:
+            types = [sp.entry.type for sp in spaces]
+            cols[role] = _gather(types, entry_rows(spaces)[d[role]]).alias(role)
     cols |= _param_series("strategy", list(plan.strategies), d["strategy"])
     if plan.classifiers:
         cols |= _param_series("classifier", list(plan.classifiers), d["classifier"])
@@ -110,7 +101,7 @@ def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str) -> pl
 def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names) -> pl.DataFrame:
     """regimes.parquet: one row per combination, symbol and regime of its classifier."""
     d = plan.decompose(ids)
-    entry_of = np.concatenate([np.full(sp.n, e) for e, sp in enumerate(plan.classifiers)])[d["classifier"]]
+    entry_of = entry_rows(plan.classifiers)[d["classifier"]]
     n_names = np.array([len(x) for x in names])[entry_of]
     frames = []
     for k in range(regimes["bars"].shape[0]):
@@ -146,8 +137,16 @@ def events_frame(owner: np.ndarray, events: np.ndarray, symbol: str, universe: U
     )
 
 
+def collected_events_frame(res, universe: Universe) -> pl.DataFrame:
+    """The events a ``simulate`` call collected (no ``on_events``) as one frame; empty when there were none."""
+    if not res.events:
+        return pl.DataFrame({"event": pl.Series([], dtype=pl.Utf8)})
+    owner, arr = (np.concatenate(part) for part in zip(*res.events))
+    return events_frame(owner, arr, universe.symbol, universe)
+
+
 def trades_frame(
-    events: pl.DataFrame, universe: Universe, regime_names=None, bank=None, ids=None, t_last: int | None = None
+    events: pl.DataFrame, universe: Universe, bank=None, ids=None, t_last: int | None = None
 ) -> pl.DataFrame:
     """Closed trades from POSITION_CLOSE events, plus positions still open at the end (status 'open')."""
     closes = events.filter(pl.col("event") == "POSITION_CLOSE") if events.height else events
@@ -184,6 +183,7 @@ def trades_frame(
             avg = bank[F_AVG, open_]
             last = universe.close[t_last]
             entry = bank[F_T_ENTRY_BAR, open_].astype(np.int64)
+            pnl = (last - avg) * pos - bank[F_T_COMM, open_]  # marked at the last close, net of commission so far
             rows.append(
                 pl.DataFrame(
                     {
@@ -200,16 +200,15 @@ def trades_frame(
                         "entry_price": avg,
                         "exit_price": pl.Series([None] * open_.size, dtype=pl.Float64),
                         "commission": bank[F_T_COMM, open_],
-                        "pnl": (last - avg) * pos - bank[F_T_COMM, open_],
-                        "return": ((last - avg) * pos - bank[F_T_COMM, open_]) / (np.abs(pos) * avg),
+                        "pnl": pnl,
+                        "return": pnl / (np.abs(pos) * avg),
                         "regime": bank[F_T_REGIME, open_].astype(np.int64),
                     }
                 )
             )
     if not rows:
         return pl.DataFrame()
-    out = pl.concat(rows, how="diagonal_relaxed").sort(["combo_id", "entry_bar"])
-    return out
+    return pl.concat(rows, how="diagonal_relaxed").sort(["combo_id", "entry_bar"])
 
 
 def equity_frame(ids: np.ndarray, equity: np.ndarray, universe: Universe, t_first: int) -> pl.DataFrame:

@@ -15,6 +15,7 @@ import statistics
 import numpy as np
 
 from containers.events import EventBus
+from containers.feature_hub import FeatureHub
 from containers.naive import (
     ClassifierContainer,
     DataContainer,
@@ -52,8 +53,6 @@ class ReferenceRun:
         self.data = DataContainer(bus, universe)
         self.ids = np.asarray(ids, dtype=np.int64)
         d = plan.decompose(self.ids)
-        from containers.feature_hub import FeatureHub
-
         hub = FeatureHub(plan.features, universe.bars_per_day)
         self.t_first, self.t_last = scoring_range(hub, universe, start, stop)
         nan_row = hub.n_rows
@@ -82,16 +81,13 @@ class ReferenceRun:
             )
         self.hub = FeatureHubContainer(bus, plan.features, universe.bars_per_day, universe)
         self.execution = ExecutionContainer(bus)
+        n_regimes = max((len(sp.entry.spec.regimes) for sp in plan.classifiers), default=1)
         for k, cid in enumerate(self.ids):
             spec, params, rows, entry = s_rows[d["strategy"][k]]
             mask = -1
             if plan.classifiers:
-                cspec, cparams, crows, centry = c_rows[d["classifier"][k]]
-                self.classifiers.append(
-                    ClassifierContainer(
-                        bus, int(cid), cspec, cparams, crows, max(len(sp.entry.spec.regimes) for sp in plan.classifiers)
-                    )
-                )
+                cspec, cparams, crows, _ = c_rows[d["classifier"][k]]
+                self.classifiers.append(ClassifierContainer(bus, int(cid), cspec, cparams, crows, n_regimes))
                 active = plan.strategies[entry].entry.active_regimes
                 if active is not None:
                     mask = sum(1 << j for j, n in enumerate(cspec.regimes) if n in active)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +31,30 @@ import polars as pl
 
 from containers.metrics import METRICS
 
+from .summary import ranked
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a whole file or nothing: temp file in the same folder, fsync, rename."""
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary name next to ``path``; once written, fsync it and rename it to ``path``.
+
+    A reader (or a resumed run) sees the whole file or none; on error the temporary file is removed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode) as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a whole file or nothing."""
+    with atomic_path(path) as tmp:
+        (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -57,12 +72,8 @@ def _json_default(o):
 
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.write_parquet(tmp)
 
 
 def clean_floats(obj):
@@ -140,11 +151,6 @@ class RunStore:
         write_json(self.path / "manifest.json", m)
 
 
-def _sort_key(metric: str, direction: str | None):
-    direction = direction or METRICS.get(metric, ("max",))[0]
-    return direction == "max"
-
-
 class RunResult:
     """What a run produced, as polars DataFrames.
 
@@ -208,8 +214,7 @@ class RunResult:
         m = self._table("metrics", phase)
         if metric not in m.columns:
             raise KeyError(f"no metric {metric!r}; metrics: {', '.join(c for c in m.columns if c in METRICS)}")
-        desc = _sort_key(metric, direction)
-        return m.sort(pl.col(metric).fill_nan(None), descending=desc, nulls_last=True).head(n)
+        return ranked(m, metric, direction or METRICS.get(metric, ("max",))[0]).head(n)
 
     def _detail(self, name: str, combo_id: int, symbol: str | None, phase: str | None) -> pl.DataFrame:
         t = self._table(name, phase)

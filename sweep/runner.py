@@ -11,6 +11,7 @@ recomputed unless forced.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -29,7 +30,7 @@ from .config import SweepConfig, load_config
 from .engine import build_tables, feature_block, simulate
 from .errors import ConfigError
 from .expander import Plan, expand
-from .frames import equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
+from .frames import collected_events_frame, equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
 from .manifest import raw_config, run_key, versions
 from .progress import Progress
 from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
@@ -205,7 +206,8 @@ class _Run:
     def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
         """Replay the top-k and kept combinations with events and equity recorded."""
         best = select_best(metrics, self.cfg.objective, self.cfg.top_k)
-        keep = [k for k in self.keep if k in set(metrics["combo_id"].to_list())]
+        present = set(metrics["combo_id"].to_list())
+        keep = [k for k in self.keep if k in present]
         ids = np.array(sorted(set(best) | set(keep)), dtype=np.int64)
         empty = {"trades": pl.DataFrame(), "equity": pl.DataFrame(), "events": pl.DataFrame()}
         if ids.size == 0:
@@ -370,6 +372,7 @@ def run(
     plan = expand(cfg, max_combinations=max_combinations, count_data=False)
     universes = load_universes(cfg.data)
     key = run_key(cfg, plan, universes, engine)
+    phase_list = phases_for(cfg, universes[0].n)
     store = None
     log = Progress(0, enabled=progress if notices is None else notices)  # one-line notices (resuming, ...)
     if cfg.data.is_sample:
@@ -398,7 +401,6 @@ def run(
                     "memory_estimate": plan.memory_estimate(),
                 },
             )
-            phase_names = [p.name for p in phases_for(cfg, universes[0].n)]
             store.update_manifest(
                 run_id=store.path.name,
                 name=cfg.name,
@@ -412,14 +414,13 @@ def run(
                 data=[u.describe() for u in universes],
                 seed=cfg.seed,
                 versions=versions(),
-                phase_order=phase_names,
-                main_phase=phase_names[0],
+                phase_order=[p.name for p in phase_list],
+                main_phase=phase_list[0].name,
                 phases={},
                 threads=threads or numba.get_num_threads(),
             )
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    phase_list = phases_for(cfg, universes[0].n)
     total = 0
     for u in universes:
         for p in phases_for(cfg, u.n):
@@ -464,7 +465,7 @@ def run(
         results,
         (cfg.objective.metric, cfg.objective.direction),
         main,
-        replay=_memory_replay(cfg, plan, universes, engine, threads, phase_list),
+        replay=functools.partial(_replay, cfg, plan, universes, engine, threads),
     )
     res.stats = state.stats
     return res
@@ -483,21 +484,10 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
         if what == "equity":
             frames.append(equity_frame(ids, res.equity, u, res.t_first))
         else:
-            ev = (
-                events_frame(*map(np.concatenate, zip(*res.events)), u.symbol, u)
-                if res.events
-                else pl.DataFrame({"event": pl.Series([], dtype=pl.Utf8)})
-            )
+            ev = collected_events_frame(res, u)
             frames.append(trades_frame(ev, u, bank=res.bank, ids=ids, t_last=res.t_last))
     frames = [f for f in frames if f.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-
-
-def _memory_replay(cfg, plan, universes, engine, threads, phase_list):
-    def replay(what, combo_id, symbol, phase):
-        return _replay(cfg, plan, universes, engine, threads, what, combo_id, symbol, phase)
-
-    return replay
 
 
 def replay_combination(manifest: dict, path: Path, what: str, combo_id: int, symbol: str | None, phase: str):
@@ -506,10 +496,3 @@ def replay_combination(manifest: dict, path: Path, what: str, combo_id: int, sym
     plan = expand(cfg, count_data=False)
     universes = load_universes(cfg.data)
     return _replay(cfg, plan, universes, manifest.get("engine", "fast"), None, what, combo_id, symbol, phase)
-
-
-def describe_run(res: RunResult, n: int = 10) -> str:
-    """Short text table of the top combinations (for the CLI)."""
-    from .cli_format import format_table
-
-    return format_table(res.best(n), res.objective[0])

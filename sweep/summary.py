@@ -10,9 +10,13 @@ import polars as pl
 from containers.metrics import METRICS
 
 
+def ranked(metrics: pl.DataFrame, metric: str, direction: str) -> pl.DataFrame:
+    """Rows best first by ``metric`` (``direction``: max or min); NaN and null sort last."""
+    return metrics.sort(pl.col(metric).fill_nan(None), descending=direction == "max", nulls_last=True)
+
+
 def _ordered(metrics: pl.DataFrame, objective) -> pl.DataFrame:
-    desc = objective.direction == "max"
-    return metrics.sort(pl.col(objective.metric).fill_nan(None), descending=desc, nulls_last=True)
+    return ranked(metrics, objective.metric, objective.direction)
 
 
 def select_best(metrics: pl.DataFrame, objective, k: int) -> list[int]:
@@ -82,10 +86,9 @@ def resample_phase(run, universe, window, ids: np.ndarray) -> pl.DataFrame:
     opts = run.cfg.workflow.options
     samples, method, block = int(opts["samples"]), opts["method"], int(opts["block_size"])
     res = run._simulate(universe, ids, window, record_events=True, record_equity=True)
-    from .frames import events_frame, trades_frame
+    from .frames import collected_events_frame, trades_frame
 
-    ev = events_frame(*map(np.concatenate, zip(*res.events)), universe.symbol, universe) if res.events else None
-    trades = trades_frame(ev, universe) if ev is not None else pl.DataFrame()
+    trades = trades_frame(collected_events_frame(res, universe), universe)
     rows = []
     for row, cid in enumerate(ids):
         rng = np.random.default_rng([int(opts["seed"]), int(cid)])

@@ -11,7 +11,6 @@ memory stays flat however many events a sweep traces.  With
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +19,7 @@ from containers.data import Universe
 from containers.events import Tracer
 
 from .frames import trades_frame
+from .results import atomic_path
 
 FLUSH_ROWS = 1_000_000
 
@@ -112,9 +112,5 @@ def combined(main: list, detail: list) -> pl.LazyFrame | None:
 
 def sink_lazy(frame: pl.LazyFrame, path: Path) -> None:
     """Stream a LazyFrame into ``path`` atomically (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.sink_parquet(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.sink_parquet(tmp)

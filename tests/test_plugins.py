@@ -144,3 +144,11 @@ def test_unregister_helper():
     assert "tmp_strategy_for_test" in registry("strategy")
     unregister("strategy", "tmp_strategy_for_test")
     assert "tmp_strategy_for_test" not in registry("strategy")
+
+
+@pytest.mark.parametrize("command", ["services", "check"])
+def test_missing_plugin_on_the_command_line_is_a_clear_error(command, capsys):
+    assert main([command, "--plugins", "no_such_plugin_module"]) == 2
+    err = capsys.readouterr().err
+    assert "--plugins[0]" in err and "no_such_plugin_module" in err and "Fix:" in err
+    assert "Traceback" not in err
