@@ -14,6 +14,7 @@ CMD = {
     "peers": "python benchmarks/bench_peers.py",
     "containers": "python benchmarks/bench_containers.py",
     "scaling": "python benchmarks/bench_scaling.py",
+    "overfitting": "python benchmarks/bench_overfitting.py",
 }
 
 
@@ -249,13 +250,72 @@ def render() -> str:
             ),
             "",
         ]
+    of = _load("overfitting")
+    if of:
+        k, st, r = of["kernel"], of["statistics"], of["run"]
+        parts += [
+            "## Honest optimisation (luck statistics)",
+            "",
+            f"`{CMD['overfitting']}` - {_machine(of['machine'])}",
+            "",
+            _table(
+                [
+                    {
+                        "measure": f"kernel-only, MA grid {k['combinations']} x {k['bars']:,} bars, no blocks (s)",
+                        "value": k["kernel_s_without"],
+                    },
+                    {
+                        "measure": f"same, daily block returns accumulated in the pass ({k['blocks']:,} blocks) (s)",
+                        "value": k["kernel_s_with_blocks"],
+                    },
+                    {"measure": "extra kernel time (target <= 0.15)", "value": k["extra_fraction"]},
+                    {
+                        "measure": f"deflated Sharpe + PBO ({st['splits']:,} splits) + Reality Check/SPA "
+                        f"({st['reps']:,} replicates), {st['combinations']:,} combinations x {st['blocks']} blocks (s, "
+                        "target < 10)",
+                        "value": st["seconds"],
+                    },
+                    {
+                        "measure": "complete sweep.run of the MA grid, optimization, overfitting off (s)",
+                        "value": r["run_s_without"],
+                    },
+                    {"measure": "same, overfitting on (s)", "value": r["run_s_with"]},
+                    {"measure": "extra wall time of the luck block", "value": r["extra_fraction"]},
+                ],
+                ["measure", "value"],
+            ),
+            "",
+        ]
     return "\n".join(parts) + "\n"
+
+
+def _sections(text: str) -> dict[str, str]:
+    """'## title' -> the section's text (title line included), in order."""
+    out, title = {}, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            title = line[3:].strip()
+            out[title] = ""
+        if title is not None:
+            out[title] += line
+    return out
+
+
+def merge(old: str, new: str) -> str:
+    """The new rendering, keeping sections of the old file whose benchmark JSON is not here (not re-run)."""
+    fresh, kept = _sections(new), _sections(old)
+    head = new.split("\n## ", 1)[0].rstrip("\n") + "\n\n"
+    body = []
+    for title in dict.fromkeys([*kept, *fresh]):
+        body.append((fresh.get(title) or kept[title]).rstrip("\n") + "\n")
+    return head + "\n".join(body)
 
 
 def main() -> int:
     path = HERE / "RESULTS.md"
-    Path(path).write_text(render())
-    print(f"wrote {path}")
+    old = path.read_text() if path.exists() else ""
+    Path(path).write_text(merge(old, render()))
+    print(f"wrote {path} (sections without a fresh JSON in benchmarks/out/ kept as they were)")
     return 0
 
 

@@ -15,6 +15,7 @@ def main() -> int:
         ("bench_containers.py", []),
         ("bench_scaling.py", quick),
         ("bench_peers.py", quick),
+        ("bench_overfitting.py", quick),
     ):
         print(f"\n=== {script} ===", flush=True)
         subprocess.run([sys.executable, str(HERE / script), *extra], check=True)

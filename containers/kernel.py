@@ -13,7 +13,8 @@ Per bar, for combination i (fill at next open, the default):
 1. open of bar t: if a target is pending (or stops must be checked), size it
    at the open, pass it through the validators, fill it;
 2. close of bar t: equity = cash + position * close; bar return, drawdown,
-   exposure and per-regime accumulators;
+   exposure, per-regime accumulators and the return of the current block
+   (a day, say: equity now / equity at the end of the previous block - 1);
 3. decide at the close of t (not on the last bar): regime = classifier(features
    at t), signal = strategy(features at t, regime); a changed signal becomes the
    pending target.  With ``fill: close`` step 1 runs after step 3 at the close.
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from sweep.errors import PluginError
 
-TEMPLATE_VERSION = "9"
+TEMPLATE_VERSION = "10"
 _HELPERS = ("containers/portfolio.py", "containers/execution.py", "services/state.py", "containers/kernel.py")
 _LOADED: dict[str, object] = {}
 
@@ -43,8 +44,8 @@ import numpy as np
 from numba import njit, prange
 from containers.portfolio import (execute, target_qty, F_CASH, F_POS, F_AVG, F_PEAK, F_HSE, F_LSE, F_BIT,
     F_EQ_PREV, F_LAST_SIG, F_PENDING, F_PEND_TGT, F_PEND_REG, F_REG_PREV, F_N_RET, F_SUM_R, F_SUM_R2, F_DOWN_R2,
-    F_MIN_RATIO, F_DD_LEN, F_MAX_DD_LEN, F_EXPOSED, F_EQ_SUM, F_SCORED, F_INITIAL, R_BARS, R_SUM, R_SUM2,
-    R_GROWTH, EVENTS_PER_BAR, P_SIZE, P_SHORT, P_FRACTIONAL)
+    F_MIN_RATIO, F_DD_LEN, F_MAX_DD_LEN, F_EXPOSED, F_EQ_SUM, F_SCORED, F_BLOCK, F_BLOCK_EQ, F_INITIAL, R_BARS,
+    R_SUM, R_SUM2, R_GROWTH, EVENTS_PER_BAR, P_SIZE, P_SHORT, P_FRACTIONAL)
 from services.state import (CASH, POSITION, AVG_PRICE, EQUITY, PEAK_EQUITY, HIGH_SINCE_ENTRY, LOW_SINCE_ENTRY,
     BARS_IN_TRADE, INITIAL_CAPITAL, N_STATE)
 {imports}
@@ -53,7 +54,7 @@ from services.state import (CASH, POSITION, AVG_PRICE, EQUITY, PEAK_EQUITY, HIGH
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mask, C_kind, C_codes, C_rows,
               C_entry, n_regimes, R_codes, R_off, P, E, cs, cc, cr, cp, ce, bank, reg, start, done, ev, ev_n,
-              ev_cap, rec_ev, eq_out, rec_eq):
+              ev_cap, rec_ev, eq_out, rec_eq, blk, bret, rec_blk):
     ncol = B.shape[1]
     j_first = t_first - t0
     if j_first < 0:
@@ -114,6 +115,12 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
                     max_dd_len = dd_len
                 if equity < min_ratio * peak:
                     min_ratio = equity / peak
+            if rec_blk and blk[j] != cur_blk:
+                # a block ended at the previous bar: its return, then the next starts from that equity
+                if cur_blk >= 0:
+                    bret[i, cur_blk] = eq_prev / blk_eq - 1.0
+                cur_blk = blk[j]
+                blk_eq = eq_prev
             eq_prev = equity
             eq_sum += equity
             if rec_eq:
@@ -135,6 +142,8 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
                 reg_prev = regime
             if fill_close:
 {fill_close}
+        if rec_blk and cur_blk >= 0:  # the block in progress, so far (completed by the next chunk)
+            bret[i, cur_blk] = eq_prev / blk_eq - 1.0
 {store_state}
 """
 
@@ -191,6 +200,8 @@ _CARRIED = {
     "exposed": "F_EXPOSED",
     "eq_sum": "F_EQ_SUM",
     "scored": "F_SCORED",
+    "cur_blk": "F_BLOCK",
+    "blk_eq": "F_BLOCK_EQ",
 }
 # carried locals that ``execute`` reads and books: stored before each fill and reloaded after it
 _BOOKED_BY_FILL = ("cash", "pos", "hse", "lse", "bit")
@@ -199,6 +210,7 @@ _LOAD_AS = {
     "pending": "bank[{f}, i] != 0.0",
     "pend_reg": "np.int64(bank[{f}, i])",
     "reg_prev": "np.int64(bank[{f}, i])",
+    "cur_blk": "np.int64(bank[{f}, i])",
 }
 _STORE_AS = {
     "pending": "1.0 if pending else 0.0",

@@ -48,6 +48,8 @@ FIELDS = (
     "exposed",
     "eq_sum",
     "scored",
+    "block",
+    "block_equity",
     "t_entry_bar",
     "t_entry_value",
     "t_realized",
@@ -90,6 +92,8 @@ FIELDS = (
     F_EXPOSED,
     F_EQ_SUM,
     F_SCORED,
+    F_BLOCK,
+    F_BLOCK_EQ,
     F_T_ENTRY_BAR,
     F_T_ENTRY_VALUE,
     F_T_REALIZED,
@@ -147,6 +151,8 @@ def new_bank(n: int, initial: np.ndarray, n_regimes: int) -> tuple[np.ndarray, n
     bank[F_INITIAL] = initial
     bank[F_LAST_SIG] = np.nan
     bank[F_MIN_RATIO] = 1.0
+    bank[F_BLOCK] = -1.0  # no block started yet
+    bank[F_BLOCK_EQ] = initial
     reg = np.zeros((N_REG_FIELDS, max(1, n_regimes), n), dtype=np.float64)
     reg[R_GROWTH] = 1.0
     return bank, reg

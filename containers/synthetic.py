@@ -3,8 +3,10 @@
 Bars follow US-equity-like sessions (weekdays, 6.5 hours from 14:30 UTC, no
 holidays).  A two-state Markov chain switches between a calm up-drifting
 regime and a volatile down-drifting one (expected stay about five sessions),
-so regime classifiers and strategies have something real to find.  Same
-seed, same bars, on any machine.
+so regime classifiers and strategies have something real to find.  With
+``regimes: false`` it is plain GBM with the given annual drift and volatility
+(``drift: 0`` is a martingale: no strategy has an edge on it).  Same seed,
+same bars, on any machine.
 """
 
 from __future__ import annotations
@@ -72,8 +74,12 @@ def generate(
             state0 = int(state[-1])
         else:
             state = np.zeros(n, dtype=np.int8)
-        mu = np.where(state == 0, drift + 0.30, drift - 0.40) / per_year
-        sigma = np.where(state == 0, volatility * 0.8, volatility * 1.6) / np.sqrt(per_year)
+        if regimes:
+            mu = np.where(state == 0, drift + 0.30, drift - 0.40) / per_year
+            sigma = np.where(state == 0, volatility * 0.8, volatility * 1.6) / np.sqrt(per_year)
+        else:  # one regime: plain GBM with this annual drift and volatility
+            mu = np.full(n, drift / per_year)
+            sigma = np.full(n, volatility / np.sqrt(per_year))
         r = rng.normal(mu - 0.5 * sigma**2, sigma)
         gap = rng.normal(0.0, sigma * 0.25)
         close = level * np.exp(np.cumsum(r + gap))

@@ -191,7 +191,6 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     import time
 
-    from .cli_format import format_table
     from .runner import run
 
     start = time.perf_counter()
@@ -207,19 +206,60 @@ def cmd_run(args) -> int:
         notices=True,
     )
     took = time.perf_counter() - start
-    metric = res.objective[0]
-    print(f"\nTop {min(args.top, res.metrics.height)} of {res.metrics.height:,} by {metric} (phase {res.main_phase}):")
-    print(format_table(res.best(args.top), metric))
-    for name in res.phases[1:]:
-        m = res.phase(name)["metrics"]
-        if m.height and metric in m.columns:
-            print(f"\nPhase {name}:")
-            print(format_table(res.best(args.top, phase=name), metric))
+    print_phases(res, args.top)
     stats = getattr(res, "stats", {})
     work = sum(v.get("seconds", 0) for v in stats.values())
     print(f"\nfinished in {took:.1f}s" + (f" ({work:.1f}s in phases)" if work else ""))
     print(f"results: {res.path}" if res.path else "results kept in memory (results_storage: memory)")
     return 0
+
+
+def print_luck(res, phase: str) -> None:
+    """The luck sentence(s) and out-of-sample row of a phase, as the run summary shows them."""
+    summary = res.summary(phase)
+    blocks = summary.get("overfitting", [])
+    for b in blocks:
+        where = [
+            f"window {b['window']}" if len(blocks) > 1 and "window" in b else "",
+            b["symbol"] if len({x["symbol"] for x in blocks}) > 1 else "",
+        ]
+        where = ", ".join(w for w in where if w)
+        print(f"{where + ': ' if where else ''}{b['sentence']}")
+    rank = summary.get("ranking") or {}
+    if rank.get("excluded"):
+        print(f"({rank['note']}.)")
+    for row in summary.get("out_of_sample", []):
+        sharpe = "n/a" if row.get("sharpe") is None else f"{row['sharpe']:.3g}"
+        print(
+            f"Out of sample ({row['symbol']}, {row['windows']} window(s), {row['bars']:,} bars; {row['note']}): "
+            f"return {row['total_return']:.2%}, Sharpe {sharpe}, max drawdown {row['max_drawdown']:.2%}"
+        )
+
+
+def print_phases(res, top: int) -> None:
+    """Every phase's table of the best combinations, with its luck statistics."""
+    from .cli_format import format_resample, format_table
+
+    metric = res.objective[0]
+    for k, name in enumerate(res.phases):
+        m = res.table("metrics", name)
+        if not m.height:
+            continue
+        if metric in m.columns:
+            head = (
+                f"Top {min(top, m.height)} of {m.height:,} by {metric} (phase {name}):" if k == 0 else f"Phase {name}:"
+            )
+            print(("\n" if k else "") + head)
+            print(format_table(res.best(top, phase=name), metric))
+        elif "samples" in m.columns:
+            first = m.row(0, named=True)
+            where = "the held-out bars" if first.get("resampled_on") == "holdout" else "the same bars (in sample)"
+            print(
+                f"\nPhase {name}: bootstrap of the top {m.height} of {first.get('selected_in')} - selected in sample, "
+                f"resampled on {where}; deflated Sharpe from all combinations tried:"
+            )
+            print(format_resample(m))
+        print_luck(res, name)
 
 
 def cmd_results(args) -> int:
@@ -241,7 +281,13 @@ def cmd_results(args) -> int:
             ("--phase",), f"no phase {phase!r} in {res.path}", value=phase, fix=f"phases: {', '.join(res.phases)}"
         )
     metric = args.sort or res.objective[0]
-    m = res.phase(phase)["metrics"]
+    m = res.table("metrics", phase)
+    if "samples" in m.columns and not args.sort:  # a Monte Carlo resample phase: quantiles, not a ranking
+        from .cli_format import format_resample
+
+        print(f"{res.path} - phase {phase}: bootstrap of combinations selected in {m['selected_in'][0]}")
+        print(format_resample(m))
+        return 0
     if metric not in m.columns:
         raise ConfigError(
             ("--sort",),
@@ -251,6 +297,7 @@ def cmd_results(args) -> int:
         )
     print(f"{res.path} - phase {phase}, {m.height:,} rows, top {min(args.top, m.height)} by {metric}:")
     print(format_table(res.best(args.top, by=metric if args.sort else None, phase=phase), metric))
+    print_luck(res, phase)
     return 0
 
 

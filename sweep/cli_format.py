@@ -26,6 +26,7 @@ def format_table(df: pl.DataFrame, objective: str | None = None, max_params: int
     if df.height == 0:
         return "(no rows)"
     ident = [c for c in ("combo_id", "symbol", "window", "strategy", "classifier") if c in df.columns]
+    ident += [c for c in df.columns if c.endswith("_rank")]  # e.g. train_rank: where the test's combination ranked
     params = [c for c in df.columns if "." in c and df[c].null_count() < df.height][:max_params]
     metrics = [m for m in ((objective,) if objective else ()) + SHOWN_METRICS if m and m in df.columns]
     metrics = list(dict.fromkeys(metrics))
@@ -38,3 +39,26 @@ def format_table(df: pl.DataFrame, objective: str | None = None, max_params: int
     out = [line, "-" * len(line)]
     out += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
     return "\n".join(out)
+
+
+RESAMPLE_COLUMNS = (
+    "combo_id",
+    "symbol",
+    "samples",
+    "deflated_sharpe",
+    "total_return_p5",
+    "total_return_p50",
+    "total_return_p95",
+    "max_drawdown_p95",
+    "sharpe_p50",
+    "prob_loss",
+)
+
+
+def format_resample(df: pl.DataFrame) -> str:
+    """The Monte Carlo table: quantiles beside each combination's deflated Sharpe."""
+    cols = [c for c in RESAMPLE_COLUMNS if c in df.columns]
+    rows = [[_cell(v) for v in r] for r in df.select(cols).iter_rows()]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(cols)]
+    line = "  ".join(h.rjust(w) for h, w in zip(cols, widths))
+    return "\n".join([line, "-" * len(line)] + ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows])

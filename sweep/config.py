@@ -31,10 +31,13 @@ from .config_data import DataConfig, parse_data
 from .config_sections import (
     TRACING_KEYS,
     Objective,
+    OverfittingConfig,
     Tracing,
     WorkflowConfig,
     _parse_choice,
+    _parse_min_trades,
     _parse_objective,
+    _parse_overfitting,
     _parse_overrides,
     _parse_tracing,
     _parse_workflow,
@@ -70,6 +73,8 @@ TOP_KEYS = (
     "top_k",
     "keep",
     "seed",
+    "overfitting",
+    "min_trades",
 )
 ENTRY_KEYS = {
     "strategy": ("type", "name", "parameters", "constraints", "active_regimes"),
@@ -144,6 +149,8 @@ class SweepConfig:
     top_k: int = attrs.field(default=10, validator=attrs.validators.ge(0))
     keep: tuple[str, ...] = ()
     seed: int = 0
+    overfitting: OverfittingConfig = OverfittingConfig()
+    min_trades: int = 10
     source: str | None = None
     base_dir: str = "."
     pattern_dirs: tuple[str, ...] = ()
@@ -359,6 +366,8 @@ def _normalize(cfg: SweepConfig) -> dict:
         "phase_overrides": {k: attrs.asdict(v) for k, v in cfg.phase_overrides.items()},
         "plugins": list(cfg.plugins),
         "seed": cfg.seed,
+        "overfitting": {**attrs.asdict(cfg.overfitting), "block": cfg.overfitting.block.label},
+        "min_trades": cfg.min_trades,
     }
 
 
@@ -510,6 +519,8 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
         top_k=_scalar(raw.get("top_k"), ("top_k",), "int", 10, 0),
         keep=tuple(str(k) for k in keep),
         seed=_scalar(raw.get("seed"), ("seed",), "int", 0, 0),
+        overfitting=_parse_overfitting(raw.get("overfitting")),
+        min_trades=_parse_min_trades(raw.get("min_trades")),
         source=src,
         base_dir=str(base_dir),
         pattern_dirs=pattern_dirs,

@@ -9,6 +9,7 @@ import attrs
 from containers.metrics import METRICS, OBJECTIVE_DEFAULT
 
 from .errors import ConfigError, check_keys, did_you_mean
+from .stats.blocks import BlockSpec, BlockSpecError, parse_block
 
 EVENT_TYPES = ("FILL", "POSITION_OPEN", "POSITION_CLOSE", "PORTFOLIO_UPDATE", "SIGNAL")
 RETENTION = ("trade_complete", "sliding_window", "minimal")
@@ -35,6 +36,85 @@ class WorkflowConfig:
 class Objective:
     metric: str = OBJECTIVE_DEFAULT
     direction: str = attrs.field(default="max", validator=attrs.validators.in_(("max", "min")))
+
+
+OVERFITTING_KEYS = ("enabled", "block", "partitions", "reps", "bootstrap_block", "seed")
+MIN_REPS, MAX_REPS = 100, 20_000
+MAX_PARTITIONS = 32
+DEFAULT_MIN_TRADES = 10
+
+
+@attrs.frozen
+class OverfittingConfig:
+    """How a phase that ranks combinations measures luck (see sweep.overfitting)."""
+
+    enabled: bool = True
+    block: BlockSpec = BlockSpec()
+    partitions: int = 16  # S of CSCV
+    reps: int = 1000  # bootstrap replicates of the Reality Check / SPA
+    bootstrap_block: float | None = None  # mean block length of the stationary bootstrap; None: sqrt(blocks)
+    seed: int | None = None  # None: the config's seed
+
+
+def _whole(raw, path, low, high, what, fix):
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < low or raw > high:
+        raise ConfigError(path, f"expected {what}", value=raw, fix=fix)
+    return raw
+
+
+def _parse_overfitting(raw) -> OverfittingConfig:
+    path = ("overfitting",)
+    if raw is None or raw is True:
+        return OverfittingConfig()
+    if raw is False:
+        return OverfittingConfig(enabled=False)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            path, "expected a mapping (or false)", value=raw, fix="write overfitting: {block: 1d, partitions: 16}"
+        )
+    check_keys(raw, OVERFITTING_KEYS, path, where="in overfitting")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(path + ("enabled",), "expected true or false", value=enabled, fix="write enabled: false")
+    try:
+        block = parse_block(raw.get("block"))
+    except BlockSpecError as exc:
+        raise ConfigError(path + ("block",), str(exc), value=raw.get("block"), fix="e.g. block: 1d") from None
+    s = raw.get("partitions", 16)
+    _whole(s, path + ("partitions",), 2, MAX_PARTITIONS, f"an even whole number from 2 to {MAX_PARTITIONS}", "e.g. 16")
+    if s % 2:
+        raise ConfigError(
+            path + ("partitions",), "CSCV splits the partitions in halves: expected an even number", value=s,
+            fix=f"use {s - 1} or {s + 1}",
+        )
+    reps = raw.get("reps", 1000)
+    _whole(
+        reps,
+        path + ("reps",),
+        MIN_REPS,
+        MAX_REPS,
+        f"a whole number of bootstrap replicates from {MIN_REPS} to {MAX_REPS:,}",
+        f"use at least {MIN_REPS} (1000 is the default; fewer make the p-values too coarse to read)",
+    )
+    bb = raw.get("bootstrap_block")
+    if bb is not None and (isinstance(bb, bool) or not isinstance(bb, (int, float)) or not bb >= 1):
+        raise ConfigError(
+            path + ("bootstrap_block",), "expected a mean block length >= 1 (in blocks)", value=bb,
+            fix="e.g. bootstrap_block: 5, or leave it out for sqrt(number of blocks)",
+        )
+    seed = raw.get("seed")
+    if seed is not None:
+        _whole(seed, path + ("seed",), 0, 2**63 - 1, "a whole number >= 0", "e.g. seed: 1")
+    return OverfittingConfig(True, block, s, reps, None if bb is None else float(bb), seed)
+
+
+def _parse_min_trades(raw) -> int:
+    if raw is None:
+        return DEFAULT_MIN_TRADES
+    return _whole(
+        raw, ("min_trades",), 0, 10**9, "a whole number >= 0",
+        f"e.g. min_trades: {DEFAULT_MIN_TRADES} (0 ranks every combination whatever its trade count)",
+    )
 
 
 def _parse_choice(raw, path, options, default):

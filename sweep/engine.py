@@ -21,12 +21,10 @@ from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernel import load_kernel
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
 
+from . import budgets
 from .errors import DataError
 from .expander import Plan, entry_rows
-
-EVENT_BUDGET_BYTES = 64 * 2**20  # kernel event buffers, all combinations of a shard together
-HUB_BUDGET_BYTES = 128 * 2**20  # one chunk of the feature hub's block
-FEATURE_CACHE_BYTES = 256 * 2**20  # a universe's whole feature block is kept when it fits this
+from .stats.blocks import BlockLayout, BlockSpec, layout
 
 
 @attrs.frozen(eq=False)
@@ -141,6 +139,8 @@ class SimResult:
     bank: np.ndarray
     containers: dict | None = None  # reference engine: containers by role
     events_delivered: int = 0  # reference engine: bus deliveries
+    block_returns: np.ndarray | None = None  # (n_combos, n_blocks) when blocks were asked for
+    blocks: BlockLayout | None = None
 
 
 def scoring_range(hub: FeatureHub, universe: Universe, start: int = 0, stop: int | None = None) -> tuple[int, int]:
@@ -175,6 +175,7 @@ def simulate(
     threads: int | None = None,
     features: np.ndarray | None = None,
     timings: dict | None = None,
+    blocks: BlockSpec | None = None,
 ) -> SimResult:
     """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
 
@@ -184,7 +185,9 @@ def simulate(
     ``features`` is the hub's whole block for this universe (see
     ``feature_block``); when given, chunks are copied from it instead of computed.
     ``timings``, if given, receives the seconds spent in the feature hub
-    (``features_s``) and in the combination loop (``loop_s``).
+    (``features_s``) and in the combination loop (``loop_s``).  ``blocks``
+    asks for every combination's return per block (a day, say) of the
+    scored bars, accumulated in the same pass (``SimResult.block_returns``).
     """
     ids = np.asarray(ids, dtype=np.int64)
     hub = FeatureHub(plan.features, universe.bars_per_day)
@@ -204,8 +207,9 @@ def simulate(
     )
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
-    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, HUB_BUDGET_BYTES), t_last + 1)
-    cap = int(np.clip(EVENT_BUDGET_BYTES // max(1, n * N_EV * 8), 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
+    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, budgets.HUB_BUDGET_BYTES), t_last + 1)
+    per_combo = budgets.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
+    cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
     ev = np.zeros((n if record_events else 1, cap, N_EV))
     ev_n = np.zeros(n if record_events else 1, dtype=np.int64)
     n_scored = t_last - t_first + 1
@@ -214,6 +218,9 @@ def simulate(
     block[hub.n_rows] = np.nan
     start_col = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=np.int64)
+    lay = layout(universe.timestamps, t_first, t_last, blocks, universe.bars_per_day) if blocks else None
+    bret = np.zeros((n, lay.n)) if lay is not None else np.zeros((1, 1))
+    blk_all = lay.of_bar if lay is not None else np.zeros(t_last + 1, dtype=np.int64)
     collected: list = []
     prev_range = 0.0
     for t0 in range(0, t_last + 1, chunk):
@@ -266,6 +273,9 @@ def simulate(
                     record_events,
                     eq_chunk,
                     record_equity,
+                    blk_all[t0:t1],
+                    bret,
+                    lay is not None,
                 )
                 if record_events and ev_n.any():
                     batch = _drain(ids, ev, ev_n)
@@ -286,10 +296,12 @@ def simulate(
         prev_range = float(universe.high[t1 - 1] - universe.low[t1 - 1])
     metrics = finalize(bank, reg, float(universe.close[t_last]), universe.bars_per_year)
     regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None
-    return SimResult(ids, metrics, regimes, collected, equity, t_first, t_last, bank)
+    return SimResult(
+        ids, metrics, regimes, collected, equity, t_first, t_last, bank, block_returns=bret if lay else None, blocks=lay
+    )
 
 
-def feature_block(plan: Plan, universe: Universe, budget_bytes: int = FEATURE_CACHE_BYTES) -> np.ndarray | None:
+def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = None) -> np.ndarray | None:
     """The hub's rows for every bar of ``universe``, computed once, if they fit in ``budget_bytes``.
 
     Shards, the top-k detail pass and walk-forward windows then reuse it
@@ -297,10 +309,10 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int = FEATURE_CA
     as the HMM).  Returns None when it would not fit: they stream as usual.
     """
     hub = FeatureHub(plan.features, universe.bars_per_day)
-    if hub.n_rows * universe.n * 8 > budget_bytes:
+    if hub.n_rows * universe.n * 8 > (budgets.FEATURE_CACHE_BYTES if budget_bytes is None else budget_bytes):
         return None
     out = np.empty((hub.n_rows, universe.n))
-    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, HUB_BUDGET_BYTES // 4)
+    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, budgets.HUB_BUDGET_BYTES // 4)
     block = np.empty((hub.n_rows, chunk))
     for t0 in range(0, universe.n, chunk):
         t1 = min(universe.n, t0 + chunk)

@@ -31,13 +31,13 @@ from patterns import load_patterns
 from services.featurespec import FeatureNode, FeatureSpecError, parse_feature
 from services.state import N_STATE
 
+from . import budgets
 from .config import ServiceEntry, SettingsGrid, SweepConfig, load_config
 from .errors import ConfigError
 from .grid import Axis
 from .topology import ContainerPlan, build_plans, reduction
 
-# An entry is materialised (then pruned by its constraints) only below this size.
-MATERIALISE_LIMIT = 50_000_000
+MATERIALISE_LIMIT = budgets.MATERIALISE_LIMIT
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -417,15 +417,13 @@ class Plan:
         n = self.combinations
         n_bars = self.n_bars or 0
         n_sym = max(1, len(cfg.data.synthetic.symbols) if cfg.data.synthetic else len(cfg.data.files))
-        from .engine import FEATURE_CACHE_BYTES, HUB_BUDGET_BYTES
-
         hub_cols = 6 + sum(_n_outputs(node) for node in self.feature_nodes.values())
         n_regimes = max([len(s.entry.spec.regimes) for s in self.classifiers] or [1])
-        chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, HUB_BUDGET_BYTES // (hub_cols * 8)))
+        chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, budgets.HUB_BUDGET_BYTES // (hub_cols * 8)))
         cache = hub_cols * n_bars * 8
-        cache = cache if cache <= FEATURE_CACHE_BYTES else 0
+        cache = cache if cache <= budgets.FEATURE_CACHE_BYTES else 0
         per_combo_state = (N_STATE + 40 + 8 * n_regimes) * 8
-        event_budget = min(64 * 2**20, n * 256 * 64)
+        event_budget = min(budgets.EVENT_BUDGET_BYTES, n * 256 * 64)
         metric_cols = 20 + 6 * n_regimes + sum(len(s.axes) for s in (*self.strategies, *self.classifiers, *self.risk))
         parts = {
             "bars": n_bars * 6 * 8,
@@ -436,9 +434,33 @@ class Plan:
             "metrics_table": n * metric_cols * 8 * 2,
             "equity_curves": min(n, cfg.top_k + len(cfg.keep)) * n_bars * 8 * 2,
         }
+        if cfg.overfitting.enabled and n_bars:
+            from .overfitting import chunk_rows
+
+            blocks = self.block_estimate()
+            shard = min(n, budgets.shard_size(n_bars, blocks))
+            rows = min(n, chunk_rows(blocks))
+            of = cfg.overfitting
+            # one shard's block returns (kernel array, its frame, the Parquet write) and the luck statistics:
+            # per-partition sums of every combination, the shared bootstrap (indices and weights), and one
+            # chunk of block returns (a few working copies) with its replicate means
+            parts["block_returns"] = shard * blocks * 8 + min(shard * blocks, 2_000_000) * 20 * 2
+            parts["overfitting"] = n * (of.partitions * 2 + 6) * 8 + of.reps * blocks * 16
+            parts["overfitting"] += rows * blocks * 8 * 5 + of.reps * rows * 8
         parts = {k: v * (n_sym if k in ("bars",) else 1) for k, v in parts.items()}
         parts["total"] = sum(parts.values())
         return parts
+
+    def block_estimate(self) -> int:
+        """Blocks of returns the luck statistics will have per window (from the bar count and frequency)."""
+        n_bars = self.n_bars or 0
+        spec = self.config.overfitting.block
+        per_day = _bars_per_day_hint(self.config)
+        spec = spec.resolved(per_day if per_day is not None else 2.0)
+        if spec.kind == "bars":
+            return max(1, math.ceil(n_bars / spec.n))
+        per_block = (per_day or 1.0) * spec.n * (5 if spec.kind == "weeks" else 1)
+        return max(1, math.ceil(n_bars / per_block))
 
     # -------------------------------------------------------------- output
     def to_json(self) -> dict:
@@ -458,6 +480,27 @@ def _n_outputs(node: FeatureNode) -> int:
     from services.registry import indicator_registry
 
     return len(indicator_registry()[node.name].outputs)
+
+
+def _bars_per_day_hint(cfg: SweepConfig) -> float | None:
+    """Bars per trading day of the data, cheaply: from the synthetic timeframe or the first rows of the file."""
+    if cfg.data.synthetic is not None:
+        from containers.synthetic import bars_per_session
+
+        tf = cfg.data.synthetic.timeframe
+        return float(bars_per_session(tf)) if tf[-1] in "mhd" else None
+    try:
+        import polars as pl
+
+        from containers.data import TIME_COLUMNS, _find, _timestamps, frequency
+
+        path = cfg.data.files[0][1]
+        lf = pl.scan_parquet(path) if path.endswith((".parquet", ".pq")) else pl.scan_csv(path)
+        head = lf.head(20_000).collect()
+        col = _find(head.columns, TIME_COLUMNS)
+        return frequency(_timestamps(head, col, path))[0] if col else None
+    except Exception:  # a broken file is reported by the data container, not here
+        return None
 
 
 def count_bars(cfg: SweepConfig) -> int | None:

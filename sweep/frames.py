@@ -86,12 +86,15 @@ def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame(list(cols.values()))
 
 
-def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str) -> pl.DataFrame:
-    """The metrics.parquet rows for one symbol."""
+def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str, min_trades: int = 0) -> pl.DataFrame:
+    """The metrics.parquet rows for one symbol; fewer than ``min_trades`` trades adds the flag few_trades."""
     base = combination_frame(plan, ids).with_columns(pl.lit(symbol).alias("symbol"))
     mcols = [pl.Series(k, metrics[k]) for k in (*METRICS, "fills", "open_position") if k in metrics]
-    flags = metrics["flags"]
-    kinds, codes = np.unique(flags.astype(str), return_inverse=True)
+    flags = metrics["flags"].astype(str)
+    few = np.asarray(metrics["trades"]) < min_trades
+    if few.any():
+        flags = np.where(few, np.char.add(np.char.add(flags, np.where(flags == "", "", ";")), "few_trades"), flags)
+    kinds, codes = np.unique(flags, return_inverse=True)
     mcols.append(_gather(kinds.tolist(), codes.reshape(-1)).alias("flags"))
     front = ["combo_id", "combo_hash", "symbol"]
     out = pl.concat([base, pl.DataFrame(mcols)], how="horizontal")

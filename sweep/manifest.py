@@ -93,6 +93,8 @@ def raw_config(cfg: SweepConfig) -> dict:
         },
         "objective": n["objective"],
         "seed": n["seed"],
+        "overfitting": {k: v for k, v in n["overfitting"].items() if v is not None},
+        "min_trades": n["min_trades"],
         "top_k": cfg.top_k,
         "keep": list(cfg.keep),
         "chunk_size": cfg.chunk_size,

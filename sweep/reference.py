@@ -29,6 +29,7 @@ from containers.portfolio import F_AVG, F_POS, F_T_COMM, F_T_ENTRY_BAR, F_T_REGI
 
 from .engine import SimResult, scoring_range
 from .expander import Plan
+from .stats.blocks import layout
 
 _EX_KEYS = ("fill", "rate", "per_share", "fixed", "minimum", "bps", "range_fraction")
 
@@ -198,6 +199,7 @@ def reference_simulate(
     record_equity=False,
     on_events=None,
     progress=None,
+    blocks=None,
     **_ignored,
 ) -> SimResult:
     """Same inputs and outputs as ``sweep.engine.simulate``, computed by the naive topology."""
@@ -236,6 +238,28 @@ def reference_simulate(
                 p.trade["commission"],
                 p.trade["regime"],
             )
+    lay = bret = None
+    if blocks is not None:
+        # return of each block: equity at its last bar / equity at the previous block's last bar - 1
+        lay = layout(universe.timestamps, run.t_first, run.t_last, blocks, universe.bars_per_day)
+        begin = lay.starts - run.t_first
+        end = np.r_[begin[1:], run.t_last - run.t_first + 1]
+        bret = np.zeros((len(run.portfolios), lay.n))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k, p in enumerate(run.portfolios):
+                curve = np.r_[p.initial, p.equity_curve]
+                bret[k] = curve[end] / curve[begin] - 1.0
     return SimResult(
-        run.ids, metrics, regimes, events, equity, run.t_first, run.t_last, bank, run.containers, run.bus.delivered
+        run.ids,
+        metrics,
+        regimes,
+        events,
+        equity,
+        run.t_first,
+        run.t_last,
+        bank,
+        run.containers,
+        run.bus.delivered,
+        block_returns=bret,
+        blocks=lay,
     )

@@ -9,6 +9,7 @@ Layout::
     <phase>/trades.parquet   closed trades of the traced / top-k / kept combinations
     <phase>/equity.parquet   equity curves of the top-k and kept combinations
     <phase>/events.parquet   events as traced
+    <phase>/block_returns.parquet  every combination's return per block (a day, say) of a ranking phase
     <phase>/phase_summary.json, aggregate_results.json
     <phase>/shards/          completed shards of an unfinished phase (what --resume continues from)
 
@@ -32,6 +33,8 @@ import polars as pl
 from containers.metrics import METRICS
 
 from .summary import ranked
+
+TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns")
 
 
 @contextmanager
@@ -167,6 +170,7 @@ class RunResult:
         main_phase: str,
         replay=None,
         manifest: dict | None = None,
+        min_trades: int = 0,
     ) -> None:
         self.path = Path(path) if path else None
         self._phases = phases
@@ -174,8 +178,15 @@ class RunResult:
         self.main_phase = main_phase
         self._replay = replay
         self.manifest = manifest or {}
+        self.min_trades = int(min_trades)
 
     # ---------------------------------------------------------- tables
+    def table(self, name: str, phase: str | None = None) -> pl.DataFrame:
+        """One table of a phase (metrics, regimes, trades, equity, events, block_returns), read on first use."""
+        if name not in TABLE_NAMES:
+            raise KeyError(f"no table {name!r}; tables: {', '.join(TABLE_NAMES)}")
+        return self._table(name, phase)
+
     def _table(self, name: str, phase: str | None = None) -> pl.DataFrame:
         phase = phase or self.main_phase
         tables = self._phases.get(phase)
@@ -197,7 +208,29 @@ class RunResult:
         return self._table("metrics")
 
     def phase(self, name: str) -> dict[str, pl.DataFrame]:
-        return {k: self._table(k, name) for k in ("metrics", "regimes", "trades", "equity", "events")}
+        """Every table of a phase (all are read: use ``table`` for one)."""
+        return {k: self._table(k, name) for k in TABLE_NAMES}
+
+    def summary(self, phase: str | None = None) -> dict:
+        """The phase summary (phase_summary.json): counts, ranking rule, ``overfitting`` and ``out_of_sample``."""
+        phase = phase or self.main_phase
+        tables = self._phases.get(phase)
+        if tables is None:
+            raise KeyError(f"no phase {phase!r}; phases: {', '.join(self._phases)}")
+        s = tables.get("summary")
+        if isinstance(s, Path):
+            s = json.loads(s.read_text()) if s.is_file() else {}
+            tables["summary"] = s
+        return s or {}
+
+    def overfitting(self, phase: str | None = None) -> list[dict]:
+        """The luck blocks of a phase: one per symbol and window (deflated Sharpe, PBO, SPA, sentence)."""
+        return list(self.summary(phase).get("overfitting", []))
+
+    @property
+    def block_returns(self) -> pl.DataFrame:
+        """Return of every combination per block (a day, say) of the main phase: the input of the luck statistics."""
+        return self._table("block_returns")
 
     @property
     def regimes(self) -> pl.DataFrame:
@@ -208,13 +241,13 @@ class RunResult:
         return self._table("events")
 
     def best(self, n: int = 10, by: str | None = None, phase: str | None = None) -> pl.DataFrame:
-        """Top ``n`` combinations by ``by`` (default: the config's objective); NaN sorts last."""
+        """Top ``n`` combinations by ``by`` (default: the config's objective); NaN and too few trades sort last."""
         metric = by or self.objective[0]
         direction = self.objective[1] if by is None else None
         m = self._table("metrics", phase)
         if metric not in m.columns:
             raise KeyError(f"no metric {metric!r}; metrics: {', '.join(c for c in m.columns if c in METRICS)}")
-        return ranked(m, metric, direction or METRICS.get(metric, ("max",))[0]).head(n)
+        return ranked(m, metric, direction or METRICS.get(metric, ("max",))[0], self.min_trades).head(n)
 
     def _detail(self, name: str, combo_id: int, symbol: str | None, phase: str | None) -> pl.DataFrame:
         t = self._table(name, phase)
@@ -260,7 +293,8 @@ def open_results(path: str | Path) -> RunResult:
     phases = {}
     for name in manifest.get("phase_order", []):
         d = p / name
-        phases[name] = {k: d / f"{k}.parquet" for k in ("metrics", "regimes", "trades", "equity", "events")}
+        phases[name] = {k: d / f"{k}.parquet" for k in TABLE_NAMES}
+        phases[name]["summary"] = d / "phase_summary.json"
     obj = manifest.get("config", {}).get("objective", {"metric": "sharpe", "direction": "max"})
 
     def replay(name, combo_id, symbol, phase):
@@ -275,4 +309,5 @@ def open_results(path: str | Path) -> RunResult:
         manifest.get("main_phase", "backtest"),
         replay=replay,
         manifest=manifest,
+        min_trades=manifest.get("config", {}).get("min_trades", 0),
     )

@@ -12,9 +12,7 @@ recomputed unless forced.
 from __future__ import annotations
 
 import functools
-import math
-import os
-import shutil
+import json
 import time
 from pathlib import Path
 
@@ -26,21 +24,30 @@ from containers.data import Universe, load_universes
 from containers.events import EventBus, Tracer
 from containers.feature_hub import FeatureHub
 
+from .blockstore import BlockShard, lazy_table
+from .budgets import shard_size
 from .config import SweepConfig, load_config
-from .engine import build_tables, feature_block, simulate
+from .engine import build_tables, feature_block, scoring_range, simulate
 from .errors import ConfigError
 from .expander import Plan, expand
-from .frames import collected_events_frame, equity_frame, events_frame, metrics_frame, regimes_frame, trades_frame
+from .frames import (
+    collected_events_frame,
+    equity_frame,
+    events_frame,
+    metrics_frame,
+    regimes_frame,
+    trades_frame,
+)
 from .manifest import raw_config, run_key, versions
+from .montecarlo import resample_phase
+from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
 from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
 from .sequencer import Phase, Window, phases_for
-from .summary import aggregate, phase_summary, resample_phase, select_best
-from .tracesink import TraceSink, combined, sink_lazy
+from .stats.blocks import layout
+from .summary import select_best
+from .tracesink import TraceSink, combined
 
-# bar-combinations per shard (about 10 s at full speed); SWEEP_SHARD_WORK overrides it (tests, tuning)
-SHARD_WORK = int(os.environ.get("SWEEP_SHARD_WORK", 2_000_000_000))
-MIN_SHARD = int(os.environ.get("SWEEP_MIN_SHARD", 256))
 # pattern rules and plans exist for these modes, the run does not (stored signals and their replay)
 UNSUPPORTED_MODES = ("signal_generation", "signal_replay")
 
@@ -105,30 +112,48 @@ class _Run:
     def tracing(self, phase: str):
         return self.cfg.phase_overrides.get(phase, self.cfg.tracing)
 
+    def phases_of(self, u: Universe) -> list[Phase]:
+        return phases_for(self.cfg, u.n)
+
+    def _layout(self, u: Universe, w: Window):
+        """The overfitting blocks of a window's scored bars (as the kernel will accumulate them)."""
+        hub = FeatureHub(self.plan.features, u.bars_per_day)
+        t_first, t_last = scoring_range(hub, u, w.start, w.stop)
+        return layout(u.timestamps, t_first, t_last, self.cfg.overfitting.block, u.bars_per_day)
+
     # ------------------------------------------------------------ phases
-    def run_phase(self, phase: Phase, selections: dict) -> dict:
+    def run_phase(self, phase: Phase, selections: dict, previous: dict) -> dict:
         """Run every window of a phase on every universe.
 
         Returns DataFrames for metrics, regimes and equity, and LazyFrames for
-        events and trades (which may be large: they stream from shard files).
+        events, trades and block returns (which may be large: they stream from
+        shard files).  The phase's luck blocks go to ``self.stats[phase]``.
         """
-        out: dict[str, list] = {k: [] for k in ("metrics", "regimes", "equity", "events", "trades")}
-        bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0}
+        out: dict[str, list] = {k: [] for k in TABLES}
+        bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0, "overfitting": []}
         t0 = time.perf_counter()
         for u in self.universes:
-            mine = next(p for p in phases_for(self.cfg, u.n) if p.name == phase.name)
+            mine = next(p for p in self.phases_of(u) if p.name == phase.name)
             for w in mine.windows:
-                ids = selections.get((u.symbol, w.index)) if phase.select_from else None
-                if ids is None:
-                    ids = np.arange(self.plan.combinations, dtype=np.int64)
+                sel = selections.get((u.symbol, w.index)) if phase.select_from else None
+                ids = sel.ids if sel is not None else np.arange(self.plan.combinations, dtype=np.int64)
                 if phase.kind == "resample":
-                    out["metrics"].append(resample_phase(self, u, w, ids))
+                    on = "holdout" if phase.windows[0].start > 0 else "in_sample"
+                    dsr = dsr_of_selected(previous, phase.select_from, u.symbol, ids)
+                    out["metrics"].append(
+                        resample_phase(self, u, w, ids, dsr=dsr, selected_in=phase.select_from, on=on)
+                    )
                     continue
                 tables = self.run_window(phase, u, w, ids, bus_stats)
+                if sel is not None and tables["metrics"].height:
+                    m = tables["metrics"]
+                    rank = sel.rank_column(m["combo_id"].to_numpy(), f"{phase.select_from}_rank")
+                    tables["metrics"] = m.with_columns(rank)
                 for k, v in tables.items():
                     if v is None or (isinstance(v, pl.DataFrame) and not v.height):
                         continue
-                    out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if mine.windowed else v)
+                    windowed = mine.windowed and k != "block_returns"  # block rows carry their window already
+                    out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if windowed else v)
         frames = {k: (pl.concat(v, how="diagonal_relaxed") if v else None) for k, v in out.items()}
         bus_stats["seconds"] = time.perf_counter() - t0
         self.stats[phase.name] = bus_stats
@@ -138,22 +163,27 @@ class _Run:
         tracing = self.tracing(phase.name)
         traced = [t for t in tracing.event_tracing if t in ("FILL", "POSITION_OPEN", "POSITION_CLOSE")]
         n_scored = max(1, w.stop - w.start)
-        shard = max(MIN_SHARD, math.ceil(SHARD_WORK / n_scored))
-        metrics, regimes, events, trades = [], [], [], []
+        ranks = phase.select_from is None and self.cfg.overfitting.enabled  # this phase picks winners
+        lay = self._layout(u, w) if ranks else None
+        shard = shard_size(n_scored, lay.n if lay is not None else 0)
+        metrics, regimes, events, trades, blocks = [], [], [], [], []
         for k, a in enumerate(range(0, len(ids), shard)):
             sids = ids[a : a + shard]
             tag = f"{u.symbol}_w{w.index}_s{k:05d}"
-            cached = self._load_shard(phase.name, tag)
+            cached = self._load_shard(phase.name, tag, u, w, lay)
             if cached is not None:
-                m, r, e, t = cached
+                m, r, e, t, b = cached
                 self.progress.update(len(sids) * n_scored)
             else:
-                m, r, e, t = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats)
+                m, r, e, t, b = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats, lay)
             metrics.append(m)
             regimes.append(r)
             events.append(e)
             trades.append(t)
+            blocks.append(b)
         m_all = pl.concat(metrics, how="diagonal_relaxed")
+        if lay is not None:
+            bus_stats["overfitting"].append(luck_block(self.cfg, m_all, blocks, lay, u.symbol, w.index, u.timestamps))
         detail = self.detail(phase, u, w, m_all, bus_stats)
         return {
             "metrics": m_all,
@@ -161,9 +191,10 @@ class _Run:
             "equity": detail["equity"],
             "events": combined(events, [detail["events"]]),
             "trades": combined(trades, [detail["trades"]]),
+            "block_returns": lazy_table(blocks) if lay is not None else None,
         }
 
-    def _run_shard(self, phase, tag, u, w, sids, tracing, traced, bus_stats):
+    def _run_shard(self, phase, tag, u, w, sids, tracing, traced, bus_stats, lay):
         """One streaming pass for a shard of combinations; traced events go through the bus to the sink."""
         bus = EventBus(f"{phase.name}/{tag}")
         tracer = Tracer(bus, traced, tracing.retention_policy, tracing.sliding_window_size)
@@ -176,8 +207,9 @@ class _Run:
             record_events=bool(traced),
             on_events=lambda owner, arr: _publish(bus, owner, arr, u, tracer, sink),
             progress=self.progress.update,
+            blocks=lay.spec if lay is not None else None,
         )
-        m = metrics_frame(self.plan, sids, res.metrics, u.symbol)
+        m = metrics_frame(self.plan, sids, res.metrics, u.symbol, self.cfg.min_trades)
         r = (
             regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names)
             if res.regimes is not None
@@ -187,6 +219,13 @@ class _Run:
             base.with_suffix(".events.parquet") if base is not None else None,
             base.with_suffix(".trades.parquet") if base is not None else None,
         )
+        b = None
+        if lay is not None:
+            starts = u.timestamps[lay.starts]
+            if base is not None:
+                b = BlockShard.write(base.with_suffix(".blocks"), u.symbol, w.index, starts, sids, res.block_returns)
+            else:
+                b = BlockShard(u.symbol, w.index, starts, lay.n, ids=sids, mat=res.block_returns)
         bus_stats["kept"] += sink.kept
         bus_stats["dropped"] += tracer.dropped
         bus_stats["published"] += bus.published
@@ -201,11 +240,12 @@ class _Run:
             if r.height:
                 write_parquet(base.with_suffix(".regimes.parquet"), r)
             write_parquet(base, m)  # written last: its presence marks the shard complete
-        return m, r, e, t
+        return m, r, e, t, b
 
     def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
-        """Replay the top-k and kept combinations with events and equity recorded."""
-        best = select_best(metrics, self.cfg.objective, self.cfg.top_k)
+        """Replay the top-k and kept combinations (every one, in a phase trading an earlier phase's picks)."""
+        k = metrics.height if phase.select_from else self.cfg.top_k
+        best = select_best(metrics, self.cfg.objective, k, self.cfg.min_trades)
         present = set(metrics["combo_id"].to_list())
         keep = [k for k in self.keep if k in present]
         ids = np.array(sorted(set(best) | set(keep)), dtype=np.int64)
@@ -233,12 +273,15 @@ class _Run:
         return {"trades": trades, "equity": eq, "events": events}
 
     # ------------------------------------------------------------ shards
-    def _load_shard(self, phase, tag):
-        """A completed shard of an interrupted run: (metrics, regimes, events file, trades file)."""
+    def _load_shard(self, phase, tag, u, w, lay):
+        """A completed shard of an interrupted run: (metrics, regimes, events file, trades file, block returns)."""
         if self.store is None:
             return None
         base = self.store.shard_path(phase, tag)
-        if not base.exists():
+        blk = None
+        if lay is not None:
+            blk = BlockShard.read(base.with_suffix(".blocks"), u.symbol, w.index, u.timestamps[lay.starts], lay.n)
+        if not base.exists() or (lay is not None and blk is None):
             return None
         reg = base.with_suffix(".regimes.parquet")
         ev, tr = base.with_suffix(".events.parquet"), base.with_suffix(".trades.parquet")
@@ -247,6 +290,7 @@ class _Run:
             pl.read_parquet(reg) if reg.exists() else pl.DataFrame(),
             ev if ev.exists() else None,
             tr if tr.exists() else None,
+            blk,
         )
 
 
@@ -266,67 +310,6 @@ def _publish(
         tracer.settle()
     if sink is not None:
         sink.flush()
-
-
-def _selections(run: _Run, phase: Phase, previous: dict) -> dict:
-    """For a phase that trades the best of an earlier one: ids per (symbol, window)."""
-    if not phase.select_from:
-        return {}
-    m = previous[phase.select_from]["metrics"]
-    out = {}
-    for u in run.universes:
-        mine = next(p for p in phases_for(run.cfg, u.n) if p.name == phase.name)
-        for w in mine.windows:
-            sub = m.filter(pl.col("symbol") == u.symbol)
-            if "window" in sub.columns:
-                sub = sub.filter(pl.col("window") == w.index)
-            best = select_best(sub, run.cfg.objective, phase.top or run.plan.combinations)
-            out[(u.symbol, w.index)] = np.array(sorted(best), dtype=np.int64)
-    return out
-
-
-def _write_phase(store: RunStore, name: str, frames: dict, plan, cfg, stats: dict) -> dict:
-    """Write a phase's files (events and trades streamed from the shard files); returns name -> path."""
-    d = store.phase_dir(name)
-    paths = {}
-    for k, f in frames.items():
-        if f is None:
-            continue
-        path = d / f"{k}.parquet"
-        if isinstance(f, pl.LazyFrame):
-            sink_lazy(f, path)
-        elif f.height:
-            write_parquet(path, f)
-        else:
-            continue
-        paths[k] = path
-    counts = {k: pl.scan_parquet(p).select(pl.len()).collect().item() for k, p in paths.items()}
-    eager = {k: v for k, v in frames.items() if isinstance(v, pl.DataFrame)}
-    summary = phase_summary(name, {**eager, "metrics": frames["metrics"]}, cfg.objective, stats, plan)
-    summary["files"] = counts
-    write_json(d / "phase_summary.json", clean_floats(summary))
-    write_json(d / "aggregate_results.json", clean_floats(aggregate(frames["metrics"], cfg.objective)))
-    shards = d / "shards"
-    if shards.is_dir():
-        shutil.rmtree(shards)
-    return paths
-
-
-def _stitch(frames: dict) -> pl.DataFrame | None:
-    """Walk-forward: chain the test windows' equity into one out-of-sample curve."""
-    eq = frames.get("equity")
-    if eq is None or not eq.height or "window" not in eq.columns:
-        return None
-    out = []
-    for sym in eq["symbol"].unique(maintain_order=True).to_list():
-        level = 1.0
-        for w in sorted(eq.filter(pl.col("symbol") == sym)["window"].unique().to_list()):
-            part = eq.filter((pl.col("symbol") == sym) & (pl.col("window") == w)).sort("bar")
-            e = part["equity"].to_numpy()
-            growth = e / e[0] * level
-            level = growth[-1]
-            out.append(part.with_columns(pl.Series("stitched_growth", growth)))
-    return pl.concat(out)
 
 
 def run(
@@ -433,26 +416,34 @@ def run(
         for phase in phase_list:
             if store is not None and store.phase_complete(phase.name):
                 d = store.phase_dir(phase.name)
-                results[phase.name] = {
-                    k: d / f"{k}.parquet" for k in ("metrics", "regimes", "trades", "equity", "events")
-                }
+                results[phase.name] = {k: d / f"{k}.parquet" for k in TABLES}
                 results[phase.name]["metrics"] = pl.read_parquet(d / "metrics.parquet")  # later phases select on it
+                results[phase.name]["summary"] = json.loads((d / "phase_summary.json").read_text())
                 continue
-            frames = state.run_phase(phase, _selections(state, phase, results))
+            chosen = selections(cfg, phase, results, universes, state.phases_of)
+            frames = state.run_phase(phase, chosen, results)
             if frames["metrics"] is None:
                 frames["metrics"] = pl.DataFrame()
-            if phase.windowed and phase.select_from:
-                stitched = _stitch(frames)
-                if stitched is not None:
-                    frames["equity"] = stitched
+            if phase.select_from and phase.kind == "simulate":
+                winners = {key: sel.ranked[0] for key, sel in chosen.items() if sel.ranked}
+                per_year = {u.symbol: u.bars_per_year for u in universes}
+                frames["equity"], oos = stitch(frames["equity"], winners, per_year)
+                state.stats[phase.name]["out_of_sample"] = oos
+            stats = state.stats.get(phase.name, {})
             if store is not None:
-                paths = _write_phase(store, phase.name, frames, plan, cfg, state.stats.get(phase.name, {}))
+                paths = write_phase(store, phase.name, frames, plan, cfg, stats)
                 results[phase.name] = {**paths, "metrics": frames["metrics"]}
                 store.mark_phase(phase.name, "complete")
             else:
                 results[phase.name] = {
                     k: (v.collect() if isinstance(v, pl.LazyFrame) else v) for k, v in frames.items()
                 }
+                results[phase.name]["summary"] = clean_floats(summarize(phase.name, frames, plan, cfg, stats))
+    except BaseException as exc:
+        if store is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.update_manifest(status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
     finally:
         prog.close()
     if store is not None:
@@ -466,6 +457,7 @@ def run(
         (cfg.objective.metric, cfg.objective.direction),
         main,
         replay=functools.partial(_replay, cfg, plan, universes, engine, threads),
+        min_trades=cfg.min_trades,
     )
     res.stats = state.stats
     return res

@@ -11,7 +11,9 @@ data, so nothing leaks).  Each window gets fresh containers and a fresh bus.
   0), each followed by a test window of ``test`` bars trading the best
   combination of that train window; windows advance by ``step`` (default: test);
 - monte_carlo: ``backtest`` over all bars, then ``resample`` bootstraps the
-  trades (or blocks of returns) of the top-k.
+  trades (or blocks of returns) of the top-k; with ``holdout`` the backtest
+  selects on the first part of the bars only, ``test`` trades the top-k on the
+  held-out rest and ``resample`` bootstraps those held-out results.
 """
 
 from __future__ import annotations
@@ -77,9 +79,19 @@ def phases_for(cfg: SweepConfig, n_bars: int) -> list[Phase]:
             )
         return [Phase("train", tuple(trains)), Phase("test", tuple(tests), select_from="train", top=1)]
     if wf.type == "monte_carlo":
+        top = max(1, cfg.top_k)
+        hold = float(wf.options.get("holdout", 0.0))
+        if hold > 0.0:
+            split = max(2, min(n_bars - 2, int(n_bars * (1.0 - hold))))
+            rest = (Window(0, split, n_bars),)
+            return [
+                Phase("backtest", (Window(0, 0, split),)),
+                Phase("test", rest, select_from="backtest", top=top),
+                Phase("resample", rest, select_from="backtest", top=top, kind="resample"),
+            ]
         return [
             Phase("backtest", whole),
-            Phase("resample", whole, select_from="backtest", top=max(1, cfg.top_k), kind="resample"),
+            Phase("resample", whole, select_from="backtest", top=top, kind="resample"),
         ]
     name = "optimize" if wf.type == "optimization" else wf.type
     return [Phase(name, whole)]

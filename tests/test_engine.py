@@ -171,7 +171,7 @@ def test_subsets_and_order_do_not_change_results(grid):
 
 def test_small_event_buffers_give_the_same_events(grid, monkeypatch):
     plan, u, base = grid
-    monkeypatch.setattr(engine_mod, "EVENT_BUDGET_BYTES", 1)  # 16 events per combination per pass
+    monkeypatch.setattr(engine_mod.budgets, "EVENT_BUDGET_BYTES", 1)  # 16 events per combination per pass
     small = simulate(plan, u, np.arange(plan.combinations), record_events=True)
     _same(base, small)
 
@@ -197,3 +197,21 @@ def test_windowed_scoring_range(grid):
     plan, u, _ = grid
     res = simulate(plan, u, np.arange(4), start=2000, stop=3000)
     assert res.t_first == 2000 and res.t_last == 2999
+
+
+def test_block_returns_do_not_depend_on_chunks_events_or_threads(grid, monkeypatch):
+    """Daily returns accumulated in the pass: same with any chunking, event buffer or thread count; they compound."""
+    from sweep.stats.blocks import BlockSpec
+
+    plan, u, base = grid
+    ids = np.arange(plan.combinations)
+    ref = simulate(plan, u, ids, blocks=BlockSpec())
+    assert ref.block_returns.shape == (plan.combinations, ref.blocks.n) and ref.blocks.n > 40
+    _same(base, ref)  # asking for blocks changes no metric
+    growth = np.prod(1.0 + ref.block_returns, axis=1)
+    np.testing.assert_allclose(growth, base.metrics["final_equity"] / 100_000.0, rtol=1e-11)
+    for kw in ({"chunk_size": 16}, {"chunk_size": 333, "threads": 1}):
+        assert np.array_equal(simulate(plan, u, ids, blocks=BlockSpec(), **kw).block_returns, ref.block_returns)
+    monkeypatch.setattr(engine_mod.budgets, "EVENT_BUDGET_BYTES", 1)
+    small = simulate(plan, u, ids, blocks=BlockSpec(), record_events=True, chunk_size=500)
+    assert np.array_equal(small.block_returns, ref.block_returns)

@@ -17,6 +17,7 @@ from containers.synthetic import session_timestamps
 from services.testing import bars
 from sweep.engine import simulate
 from sweep.reference import ReferenceRun, reference_simulate
+from sweep.stats.blocks import BlockSpec
 
 METRIC_TOL = 1e-9
 
@@ -89,8 +90,10 @@ params = st.fixed_dictionaries(
 
 
 def compare(plan, u, ids):
-    fast = simulate(plan, u, ids, record_events=True, record_equity=True, chunk_size=64)
-    ref = reference_simulate(plan, u, ids, record_events=True, record_equity=True)
+    blocks = BlockSpec("bars", 7)  # block returns of every combination, accumulated in the same pass
+    fast = simulate(plan, u, ids, record_events=True, record_equity=True, chunk_size=64, blocks=blocks)
+    ref = reference_simulate(plan, u, ids, record_events=True, record_equity=True, blocks=blocks)
+    np.testing.assert_allclose(fast.block_returns, ref.block_returns, rtol=1e-9, atol=1e-12, equal_nan=True)
     for k, a in fast.metrics.items():
         b = ref.metrics[k]
         if k == "flags":

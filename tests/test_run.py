@@ -246,6 +246,10 @@ def test_resume_after_kill_9(tmp_path):
     fresh = sweep.run(str(y), results_dir=tmp_path / "fresh", progress=False)
     assert res.manifest["status"] == "complete" and len(finished_before) >= 3
     assert res.metrics.sort("combo_id").equals(fresh.metrics.sort("combo_id"))
+    key = ["combo_id", "block"]
+    assert res.block_returns.sort(key).equals(fresh.block_returns.sort(key))
+    a, b = res.overfitting()[0], fresh.overfitting()[0]
+    assert a["sentence"] == b["sentence"] and a["pbo"] == b["pbo"] and a["spa_p"] == b["spa_p"]
 
 
 def test_traced_events_stream_through_part_files(tmp_path, monkeypatch):
