@@ -50,6 +50,10 @@ class Universe:
             np.vstack([self.open[sl], self.high[sl], self.low[sl], self.close[sl], self.volume[sl]])
         )
 
+    def with_frequency(self, bars_per_day: float, bars_per_year: float) -> Universe:
+        """The same bars with another inferred frequency (a window sees only what came before it)."""
+        return attrs.evolve(self, bars_per_day=float(bars_per_day), bars_per_year=float(bars_per_year))
+
     def fingerprint(self) -> str:
         h = hashlib.blake2b(digest_size=8)
         h.update(self.symbol.encode())

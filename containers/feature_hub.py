@@ -72,8 +72,9 @@ class FeatureHub:
     bar at which every requested feature is valid (scoring starts there).
     """
 
-    def __init__(self, specs: Sequence[str], bars_per_day: float = 390.0) -> None:
+    def __init__(self, specs: Sequence[str], bars_per_day: float = 390.0, kernel_of=None) -> None:
         self.bars_per_day = float(bars_per_day)
+        self._kernel_of = kernel_of  # IndicatorSpec -> kernel to call (verification: bounds-checked plugins)
         self.specs = [str(parse_feature(s)) for s in specs]
         self._comps: list[_Computation] = []
         self._by_text: dict[str, _Computation] = {}
@@ -134,6 +135,10 @@ class FeatureHub:
         """Canonical text of every computation the hub runs, in run order."""
         return [c.text for c in self._comps]
 
+    def nodes(self) -> list[tuple]:
+        """Every computation as (text, IndicatorSpec, resolved params, input rows, first output row)."""
+        return [(c.text, c.spec, c.params, c.input_rows, c.out_start) for c in self._comps]
+
     def row_of(self, spec: str) -> int:
         return int(self.rows[self.specs.index(str(parse_feature(spec)))])
 
@@ -164,7 +169,7 @@ class FeatureHub:
                 x = np.ascontiguousarray(block[list(rows)])
             dest = block[c.out_start : c.out_start + len(c.spec.outputs)]
             try:
-                c.spec.kernel(x, c.params, c.state, dest)
+                (self._kernel_of(c.spec) if self._kernel_of else c.spec.kernel)(x, c.params, c.state, dest)
             except Exception as exc:
                 raise PluginError(
                     f"{c.spec.module}.{c.spec.name}",

@@ -111,6 +111,21 @@ class ServiceSpec:
 
         return [str(parse_feature(t)) for t in self.feature_texts(values)]
 
+    @property
+    def reads_regime(self) -> bool:
+        """Whether a strategy's code reads its regime argument (else a classifier cannot change its signal)."""
+        import dis
+
+        code = self.func.py_func.__code__
+        if self.role != "strategy" or code.co_argcount < 3:
+            return False
+        name = code.co_varnames[2]
+        for ins in dis.get_instructions(code):
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)  # LOAD_FAST_LOAD_FAST: a pair
+            if ins.opname.startswith("LOAD_FAST") and name in names:
+                return True
+        return False
+
     def encode(self, values: dict[str, Any]):
         import numpy as np
 

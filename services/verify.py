@@ -107,9 +107,26 @@ def verify_service(spec: ServiceSpec) -> None:
         return
     p = spec.encode({})
     if spec.role == "risk":
+        fn = spec.func
+        if not spec.builtin:  # bounds-checked: a read past the state row or the limits is named
+            from .causality import out_of_bounds_index
+            from .streaming_checks import bounds_checked
+
+            fn = bounds_checked(spec.func)
         for pos in (0.0, 10.0, -10.0):
+            state = sample_state(pos)
             try:
-                out = spec.func(5.0, 100.0, sample_state(pos), p)
+                out = fn(5.0, 100.0, state, p)
+            except IndexError:
+                where = out_of_bounds_index(
+                    spec.func,
+                    [5.0, 100.0, state, p],
+                    [None, None, "state", "limits"],
+                    [state.size, 0, state.size, p.size],
+                )
+                raise PluginError(
+                    _who(spec), where or "reads past its state row or limits", fix="read only declared entries"
+                ) from None
             except Exception as exc:
                 raise PluginError(_who(spec), f"raised {type(exc).__name__} when called: {exc}") from None
             _check_return(spec, out)
@@ -122,4 +139,13 @@ def verify_service(spec: ServiceSpec) -> None:
         for t in sorted({0, min(warm, n - 1), n - 1}):
             out = call_service(spec, np.ascontiguousarray(feats[:, t]), p, 0)
             _check_return(spec, out)
+        if not spec.builtin:  # every bar through a bounds-checked copy: a read past f or p is named
+            from .causality import PropertyFailure
+            from .streaming_checks import bounds_checked, service_bar_error
+
+            try:
+                service_bar_error(spec, bounds_checked(spec.func), feats, p)
+            except PropertyFailure as exc:
+                fix = "read only the features and parameters it declares, and return a number"
+                raise PluginError(_who(spec), str(exc), fix=fix) from None
     _VERIFIED.add(id(spec))

@@ -54,6 +54,8 @@ def print_plan(plan, out=None) -> None:
         )
     for note in plan.notes:
         w(f"Note: {note}\n")
+    for warning in plan.warnings:
+        w(f"Warning: {warning}\n")
     w("\n")
     settings = plan.settings_combinations
     line = (
@@ -204,6 +206,7 @@ def cmd_run(args) -> int:
         progress=not args.quiet,
         max_combinations=args.max_combinations,
         notices=True,
+        lookahead_check=not args.no_lookahead_check,
     )
     took = time.perf_counter() - start
     print_phases(res, args.top)
@@ -228,6 +231,9 @@ def print_luck(res, phase: str) -> None:
     rank = summary.get("ranking") or {}
     if rank.get("excluded"):
         print(f"({rank['note']}.)")
+    for sym, tail in (summary.get("untested_bars") or {}).items():
+        if tail:
+            print(f"({sym}: the last {tail:,} bars were never tested - too few for another train + test window.)")
     for row in summary.get("out_of_sample", []):
         sharpe = "n/a" if row.get("sharpe") is None else f"{row['sharpe']:.3g}"
         print(
@@ -238,7 +244,7 @@ def print_luck(res, phase: str) -> None:
 
 def print_phases(res, top: int) -> None:
     """Every phase's table of the best combinations, with its luck statistics."""
-    from .cli_format import format_resample, format_table
+    from .cli_format import format_resample, format_table, varying
 
     metric = res.objective[0]
     for k, name in enumerate(res.phases):
@@ -250,7 +256,7 @@ def print_phases(res, top: int) -> None:
                 f"Top {min(top, m.height)} of {m.height:,} by {metric} (phase {name}):" if k == 0 else f"Phase {name}:"
             )
             print(("\n" if k else "") + head)
-            print(format_table(res.best(top, phase=name), metric))
+            print(format_table(res.best(top, phase=name), metric, varying(m)))
         elif "samples" in m.columns:
             first = m.row(0, named=True)
             where = "the held-out bars" if first.get("resampled_on") == "holdout" else "the same bars (in sample)"
@@ -263,7 +269,7 @@ def print_phases(res, top: int) -> None:
 
 
 def cmd_results(args) -> int:
-    from .cli_format import format_table
+    from .cli_format import format_table, varying
     from .results import open_results
 
     res = open_results(args.dir)
@@ -296,7 +302,7 @@ def cmd_results(args) -> int:
             fix="e.g. sharpe, total_return, max_drawdown, calmar, win_rate, trades",
         )
     print(f"{res.path} - phase {phase}, {m.height:,} rows, top {min(args.top, m.height)} by {metric}:")
-    print(format_table(res.best(args.top, by=metric if args.sort else None, phase=phase), metric))
+    print(format_table(res.best(args.top, by=metric if args.sort else None, phase=phase), metric, varying(m)))
     print_luck(res, phase)
     return 0
 
@@ -322,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="rows in the summary table")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")
+    p.add_argument(
+        "--no-lookahead-check",
+        action="store_true",
+        help="skip checking plugins for look-ahead on the run's data (the manifest records it)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("results", help="show the best combinations of a results folder")

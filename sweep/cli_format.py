@@ -21,18 +21,36 @@ def _cell(v) -> str:
     return str(v)
 
 
-def format_table(df: pl.DataFrame, objective: str | None = None, max_params: int = 6) -> str:
-    """Top rows with their identifying columns, parameters that vary, and the main metrics."""
+def varying(df: pl.DataFrame) -> list[str]:
+    """Parameter columns (dotted names) that take more than one value, plus the entry columns when they do."""
+    out = []
+    for c in df.columns:
+        if "." in c or c in ("strategy_entry", "classifier_entry", "active_regimes"):
+            if df[c].n_unique() > 1:
+                out.append(c)
+    return out
+
+
+def format_table(df: pl.DataFrame, objective: str | None = None, columns: list[str] | None = None) -> str:
+    """Top rows with their identifying columns, every parameter that varies, and the main metrics.
+
+    ``columns`` are the varying columns to show (from the whole table; by default from ``df`` itself).
+    """
     if df.height == 0:
         return "(no rows)"
     ident = [c for c in ("combo_id", "symbol", "window", "strategy", "classifier") if c in df.columns]
     ident += [c for c in df.columns if c.endswith("_rank")]  # e.g. train_rank: where the test's combination ranked
-    params = [c for c in df.columns if "." in c and df[c].null_count() < df.height][:max_params]
+    shown = varying(df) if columns is None else [c for c in columns if c in df.columns]
+    entries = [c for c in ("strategy_entry", "classifier_entry", "active_regimes") if c in shown]
+    params = [c for c in shown if c not in entries]
     metrics = [m for m in ((objective,) if objective else ()) + SHOWN_METRICS if m and m in df.columns]
     metrics = list(dict.fromkeys(metrics))
-    cols = ident + params + metrics
+    cols = ident + entries + params + metrics
     rows = [[_cell(v) for v in r] for r in df.select(cols).iter_rows()]
     short = [c.split(".", 1)[1] if c.startswith("strategy.") else c.replace("classifier.", "c.") for c in cols]
+    short = [
+        {"strategy_entry": "entry", "classifier_entry": "c.entry", "active_regimes": "active"}.get(h, h) for h in short
+    ]
     heads = [h if short.count(h) == 1 else c for h, c in zip(short, cols)]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     line = "  ".join(h.rjust(w) for h, w in zip(heads, widths))

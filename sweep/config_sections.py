@@ -235,6 +235,14 @@ def _parse_workflow(raw: Any, patterns: dict) -> tuple[WorkflowConfig, Any, Any]
                     fix=f"default is {o.get('default')!r}",
                 )
             options[oname] = value
+    if pattern.name == "walk_forward" and 0 < options["step"] < options["test"]:
+        raise ConfigError(
+            path + ("step",),
+            f"step {options['step']} is shorter than the test window ({options['test']} bars): test windows would "
+            "overlap and the stitched out-of-sample equity would count the same bars more than once",
+            value=options["step"],
+            fix=f"use step >= test (step: {options['test']}, or leave step out), or a shorter test window",
+        )
     return WorkflowConfig(pattern.name, mode.name, options), wf, mode
 
 

@@ -285,6 +285,7 @@ class Plan:
     naive: ContainerPlan
     stateless: ContainerPlan
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what makes results misleading (look-ahead-prone fills, copied results)
     n_bars: int | None = None
 
     # ------------------------------------------------------------- counts
@@ -364,11 +365,14 @@ class Plan:
             "id": int(cid),
             "hash": self.hashes([cid])[0],
             "strategy": s_space.entry.type,
+            "strategy_entry": s_space.entry.index,
+            "active_regimes": list(s_space.entry.active_regimes) if s_space.entry.active_regimes else None,
             "strategy_params": s_space.values(s_row),
         }
         if self.classifiers:
             c_space, c_row = self._locate(self.classifiers, d["classifier"])
             out["classifier"] = c_space.entry.type
+            out["classifier_entry"] = c_space.entry.index
             out["classifier_params"] = c_space.values(c_row)
         if self.risk:
             rows = self.risk_indices(d["risk"])
@@ -581,6 +585,7 @@ def _expand(cfg: SweepConfig, limit: int, count_data: bool) -> Plan:
     if cfg.data.is_sample:
         notes.append(f"no `data:` given: using the {cfg.data.describe()}")
     notes += _regime_notes(cfg, spaces)
+    warnings = _warnings(cfg, spaces, portfolio.n * execution.n * math.prod(s.n for s in spaces["risk"]))
     return Plan(
         config=cfg,
         strategies=tuple(spaces["strategy"]),
@@ -595,6 +600,7 @@ def _expand(cfg: SweepConfig, limit: int, count_data: bool) -> Plan:
         naive=naive,
         stateless=stateless,
         notes=tuple(notes),
+        warnings=tuple(warnings),
         n_bars=count_bars(cfg) if count_data else None,
     )
 
@@ -609,6 +615,32 @@ def _guard(cfg: SweepConfig, total: int, limit: int) -> None:
         fix="narrow the grids or add constraints, or raise the limit with `max_combinations:` in the YAML "
         "(or --max-combinations on the command line)",
     )
+
+
+def _warnings(cfg: SweepConfig, spaces, settings: int) -> list[str]:
+    """Things that make results misleading: fills that see the signal bar, classifier grids that copy results."""
+    out = []
+    fills = [v for a in cfg.execution.axes if a.name == "fill" for v in a.values]
+    if "close" in fills:
+        out.append(
+            "execution.fill: close fills at the signal bar's close, which the signal has already seen: "
+            "results are look-ahead-prone (the default next_open fills at the next bar's open)"
+        )
+    n_c = sum(s.n for s in spaces["classifier"])
+    if n_c > 1:
+        gated = [sp for sp in spaces["strategy"] if sp.entry.active_regimes or sp.entry.spec.reads_regime]
+        n_s = sum(s.n for s in spaces["strategy"])
+        distinct = (sum(s.n for s in gated) * n_c + (n_s - sum(s.n for s in gated))) * settings
+        total = n_s * n_c * settings
+        if distinct < total:
+            free = n_s - sum(s.n for s in gated)
+            who = f"none of the {n_s:,} gates" if not gated else f"{free:,} of the {n_s:,} do not gate"
+            out.append(
+                f"the classifier grid multiplies the strategy combinations by {n_c:,}, but {who} on a regime "
+                "(no active_regimes, and the strategy never reads its regime argument): their copies have identical "
+                f"metrics (only regimes.parquet differs); {distinct:,} of {total:,} combinations are distinct"
+            )
+    return out
 
 
 def _regime_notes(cfg: SweepConfig, spaces) -> list[str]:

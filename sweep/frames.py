@@ -68,7 +68,15 @@ def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
     for role, spaces in (("strategy", plan.strategies), ("classifier", plan.classifiers)):
         if spaces:
             types = [sp.entry.type for sp in spaces]
-            cols[role] = _gather(types, entry_rows(spaces)[d[role]]).alias(role)
+            entry = entry_rows(spaces)[d[role]]
+            cols[role] = _gather(types, entry).alias(role)
+            # which entry of the YAML list: two entries of one type (say, gated differently) stay apart
+            index = np.array([sp.entry.index for sp in spaces], dtype=np.int64)
+            cols[f"{role}_entry"] = pl.Series(f"{role}_entry", index[entry])
+    if any(sp.entry.active_regimes for sp in plan.strategies):
+        gates = [",".join(sp.entry.active_regimes) if sp.entry.active_regimes else "" for sp in plan.strategies]
+        active = _gather(gates, entry_rows(plan.strategies)[d["strategy"]])
+        cols["active_regimes"] = pl.select(pl.when(active != "").then(active)).to_series().alias("active_regimes")
     cols |= _param_series("strategy", list(plan.strategies), d["strategy"])
     if plan.classifiers:
         cols |= _param_series("classifier", list(plan.classifiers), d["classifier"])
@@ -86,9 +94,21 @@ def combination_frame(plan: Plan, ids: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame(list(cols.values()))
 
 
-def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str, min_trades: int = 0) -> pl.DataFrame:
-    """The metrics.parquet rows for one symbol; fewer than ``min_trades`` trades adds the flag few_trades."""
+def metrics_frame(
+    plan: Plan, ids: np.ndarray, metrics: dict, symbol: str, min_trades: int = 0, scored: tuple | None = None
+) -> pl.DataFrame:
+    """The metrics.parquet rows for one symbol; fewer than ``min_trades`` trades adds the flag few_trades.
+
+    ``scored`` = (first scored bar, last scored bar, timestamps) adds first_bar, first_time and bars_scored.
+    """
     base = combination_frame(plan, ids).with_columns(pl.lit(symbol).alias("symbol"))
+    if scored is not None:
+        first, last, ts = scored
+        base = base.with_columns(
+            pl.lit(int(first)).alias("first_bar"),
+            pl.lit(int(ts[first])).cast(pl.Datetime("ns", "UTC")).alias("first_time"),
+            pl.lit(int(last - first + 1)).alias("bars_scored"),
+        )
     mcols = [pl.Series(k, metrics[k]) for k in (*METRICS, "fills", "open_position") if k in metrics]
     flags = metrics["flags"].astype(str)
     few = np.asarray(metrics["trades"]) < min_trades
@@ -101,8 +121,20 @@ def metrics_frame(plan: Plan, ids: np.ndarray, metrics: dict, symbol: str, min_t
     return out.select(front + [c for c in out.columns if c not in front])
 
 
-def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names) -> pl.DataFrame:
-    """regimes.parquet: one row per combination, symbol and regime of its classifier."""
+# regimes.parquet columns: bar returns go to the regime in force when the bar began; closed trades to the
+# regime at their entry; a position still open at the end is marked in the regime it was entered in
+REGIME_COLUMNS = {
+    "bars": "bars_in_regime",
+    "total_return": "return_in_regime",
+    "sharpe": "sharpe_in_regime",
+    "trades": "trades_entered",
+    "win_rate": "win_rate_entered",
+    "pnl": "pnl_entered",
+}
+
+
+def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names, bank=None) -> pl.DataFrame:
+    """regimes.parquet: one row per combination, symbol and regime of its classifier (see REGIME_COLUMNS)."""
     d = plan.decompose(ids)
     entry_of = entry_rows(plan.classifiers)[d["classifier"]]
     n_names = np.array([len(x) for x in names])[entry_of]
@@ -118,7 +150,10 @@ def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names
             "regime": _gather([names[e][k] if k < len(names[e]) else "" for e in range(len(names))], entry_of[valid]),
         }
         for m, arr in regimes.items():
-            data[m] = arr[k][valid]
+            data[REGIME_COLUMNS.get(m, m)] = arr[k][valid]
+        if bank is not None:
+            is_open = (bank[F_POS] != 0.0) & (bank[F_T_REGIME].astype(np.int64) == k)
+            data["open_entered"] = is_open[valid]
         frames.append(pl.DataFrame(data))
     return pl.concat(frames) if frames else pl.DataFrame()
 

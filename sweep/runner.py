@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import polars as pl
 
-from containers.data import Universe, load_universes
+from containers.data import Universe, frequency, load_universes
 from containers.events import EventBus, Tracer
 from containers.feature_hub import FeatureHub
 
@@ -38,6 +38,7 @@ from .frames import (
     regimes_frame,
     trades_frame,
 )
+from .guard import check_run
 from .manifest import raw_config, run_key, versions
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
@@ -81,8 +82,9 @@ class _Run:
         self.engine, self.progress, self.threads = engine, progress, threads
         self.keep = _keep_ids(cfg, plan)
         self.tables = {}
-        self.blocks: dict[str, np.ndarray | None] = {}  # feature rows per universe, when they fit
+        self.blocks: dict[tuple, np.ndarray | None] = {}  # feature rows per universe and frequency, when they fit
         self.stats: dict[str, dict] = {}
+        self._freq: dict[tuple, tuple[float, float]] = {}
 
     def _tables(self, u: Universe):
         key = u.bars_per_day
@@ -95,8 +97,9 @@ class _Run:
             from .reference import reference_simulate
 
             return reference_simulate(self.plan, u, ids, start=window.start, stop=window.stop, **kw)
-        if u.symbol not in self.blocks:
-            self.blocks[u.symbol] = feature_block(self.plan, u)
+        key = (u.symbol, u.bars_per_day)
+        if key not in self.blocks:
+            self.blocks[key] = feature_block(self.plan, u)
         return simulate(
             self.plan,
             u,
@@ -105,7 +108,7 @@ class _Run:
             start=window.start,
             stop=window.stop,
             threads=self.threads,
-            features=self.blocks[u.symbol],
+            features=self.blocks[key],
             **kw,
         )
 
@@ -114,6 +117,33 @@ class _Run:
 
     def phases_of(self, u: Universe) -> list[Phase]:
         return phases_for(self.cfg, u.n)
+
+    def window_universe(self, u: Universe, phase: Phase, w: Window) -> Universe:
+        """The universe as a window sees it: bars per day and per year inferred from the past only.
+
+        A window that trades an earlier phase's picks (test) infers them from the
+        bars before it; any other window (train, backtest) from the bars up to
+        its end - so no test bar can change a train result.
+        """
+        stop = w.start if phase.select_from and w.start >= 2 else w.stop
+        key = (u.symbol, stop)
+        if key not in self._freq:
+            self._freq[key] = frequency(u.timestamps[:stop])
+        per_day, per_year = self._freq[key]
+        return u if (per_day, per_year) == (u.bars_per_day, u.bars_per_year) else u.with_frequency(per_day, per_year)
+
+    def window_info(self, u: Universe, w: Window) -> dict:
+        ts = u.timestamps
+        return {
+            "symbol": u.symbol,
+            "window": w.index,
+            "start_bar": int(w.start),
+            "stop_bar": int(w.stop),
+            "first": _stamp(ts[w.start]),
+            "last": _stamp(ts[w.stop - 1]),
+            "bars_per_day": u.bars_per_day,
+            "bars_per_year": u.bars_per_year,
+        }
 
     def _layout(self, u: Universe, w: Window):
         """The overfitting blocks of a window's scored bars (as the kernel will accumulate them)."""
@@ -130,11 +160,16 @@ class _Run:
         shard files).  The phase's luck blocks go to ``self.stats[phase]``.
         """
         out: dict[str, list] = {k: [] for k in TABLES}
-        bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0, "overfitting": []}
+        bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0, "overfitting": [], "windows": []}
         t0 = time.perf_counter()
-        for u in self.universes:
-            mine = next(p for p in self.phases_of(u) if p.name == phase.name)
+        for u0 in self.universes:
+            mine = next(p for p in self.phases_of(u0) if p.name == phase.name)
+            if mine.windowed and phase.select_from:
+                tail = u0.n - max(w.stop for w in mine.windows)
+                bus_stats.setdefault("untested_bars", {})[u0.symbol] = int(tail)
             for w in mine.windows:
+                u = self.window_universe(u0, phase, w)
+                bus_stats["windows"].append(self.window_info(u, w))
                 sel = selections.get((u.symbol, w.index)) if phase.select_from else None
                 ids = sel.ids if sel is not None else np.arange(self.plan.combinations, dtype=np.int64)
                 if phase.kind == "resample":
@@ -209,9 +244,11 @@ class _Run:
             progress=self.progress.update,
             blocks=lay.spec if lay is not None else None,
         )
-        m = metrics_frame(self.plan, sids, res.metrics, u.symbol, self.cfg.min_trades)
+        m = metrics_frame(
+            self.plan, sids, res.metrics, u.symbol, self.cfg.min_trades, (res.t_first, res.t_last, u.timestamps)
+        )
         r = (
-            regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names)
+            regimes_frame(self.plan, sids, res.regimes, u.symbol, self._tables(u).regime_names, res.bank)
             if res.regimes is not None
             else pl.DataFrame()
         )
@@ -323,6 +360,7 @@ def run(
     progress: bool = True,
     max_combinations: int | None = None,
     notices: bool | None = None,
+    lookahead_check: bool = True,
 ) -> RunResult:
     """Backtest every combination of a sweep and return (and, by default, write) its results.
 
@@ -331,7 +369,9 @@ def run(
     complete run with the same config, data and code is returned as is
     unless ``force``; ``resume`` continues an interrupted one.  ``progress``
     shows a bar (or log lines); ``notices`` (default: same as progress)
-    prints one-line notices such as "resuming".
+    prints one-line notices such as "resuming".  Every plugin the config
+    uses is first checked for look-ahead on the run's own data
+    (``sweep.guard``) unless ``lookahead_check=False``.
 
     Example:
         >>> res = sweep.run("examples/quickstart.yaml")       # doctest: +SKIP
@@ -354,12 +394,16 @@ def run(
         )
     plan = expand(cfg, max_combinations=max_combinations, count_data=False)
     universes = load_universes(cfg.data)
+    guard = check_run(plan, universes) if lookahead_check else {"status": "skipped (--no-lookahead-check)"}
+    warnings = list(plan.warnings)
     key = run_key(cfg, plan, universes, engine)
     phase_list = phases_for(cfg, universes[0].n)
     store = None
     log = Progress(0, enabled=progress if notices is None else notices)  # one-line notices (resuming, ...)
     if cfg.data.is_sample:
         log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
+    for w in warnings:
+        log.note(f"warning: {w}")
     if cfg.tracing.results_storage == "disk":
         root = Path(results_dir or cfg.results_dir)
         found = RunStore.find(root, cfg.name, key)
@@ -367,11 +411,20 @@ def run(
         if done and not force:
             log.note(f"already computed (same config, data and code): {done[0].path}  (use --force to recompute)")
             return open_results(done[0].path)
+        unfinished = [s for s in found if not s.complete]
         if resume:
-            unfinished = [s for s in found if not s.complete]
             store = unfinished[0] if unfinished else None
             if store is not None:
-                log.note(f"resuming {store.path}")
+                log.note(f"resuming {store.path} ({_status(store)}): completed phases and shards are kept")
+            else:
+                log.note("nothing to resume for this config, data and code: starting a new run")
+        elif unfinished:
+            older = unfinished[0]
+            what = "--force: recomputing in a new folder" if force else "starting a new run"
+            log.note(f"{what}; the unfinished run {older.path} ({_status(older)}) is left as it is")
+            log.note("  (`sweep run ... --resume` continues it instead)")
+        elif force and done:
+            log.note(f"--force: recomputing in a new folder; {done[0].path} is left as it is")
         if store is None:
             store = RunStore.create(root, cfg.name, cfg.config_hash)
             write_json(
@@ -401,6 +454,8 @@ def run(
                 main_phase=phase_list[0].name,
                 phases={},
                 threads=threads or numba.get_num_threads(),
+                lookahead_check=guard,
+                warnings=warnings,
             )
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
@@ -426,7 +481,7 @@ def run(
                 frames["metrics"] = pl.DataFrame()
             if phase.select_from and phase.kind == "simulate":
                 winners = {key: sel.ranked[0] for key, sel in chosen.items() if sel.ranked}
-                per_year = {u.symbol: u.bars_per_year for u in universes}
+                per_year = {w["symbol"]: w["bars_per_year"] for w in reversed(state.stats[phase.name]["windows"])}
                 frames["equity"], oos = stitch(frames["equity"], winners, per_year)
                 state.stats[phase.name]["out_of_sample"] = oos
             stats = state.stats.get(phase.name, {})
@@ -463,6 +518,16 @@ def run(
     return res
 
 
+def _status(store: RunStore) -> str:
+    m = store.manifest
+    status = m.get("status", "unknown")
+    return f"status {status}: {m['error']}" if m.get("error") else f"status {status}"
+
+
+def _stamp(t) -> str:
+    return str(np.asarray(t).astype("datetime64[ns]").astype("datetime64[s]")).replace("T", " ")
+
+
 def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, symbol: str | None, phase: str):
     u = next((x for x in universes if symbol is None or x.symbol == symbol), None)
     if u is None:
@@ -472,12 +537,13 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
     frames = []
     for w in p.windows:
         ids = np.array([combo_id], dtype=np.int64)
-        res = state._simulate(u, ids, w, record_events=True, record_equity=True)
+        wu = state.window_universe(u, p, w)
+        res = state._simulate(wu, ids, w, record_events=True, record_equity=True)
         if what == "equity":
-            frames.append(equity_frame(ids, res.equity, u, res.t_first))
+            frames.append(equity_frame(ids, res.equity, wu, res.t_first))
         else:
-            ev = collected_events_frame(res, u)
-            frames.append(trades_frame(ev, u, bank=res.bank, ids=ids, t_last=res.t_last))
+            ev = collected_events_frame(res, wu)
+            frames.append(trades_frame(ev, wu, bank=res.bank, ids=ids, t_last=res.t_last))
     frames = [f for f in frames if f.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 

@@ -168,15 +168,14 @@ def test_train_test_and_walk_forward(tmp_path):
     assert "stitched_growth" in eq.columns and eq["bar"].is_sorted()
 
 
-def test_monte_carlo(tmp_path):
-    res = sweep.run(
-        cfg(workflow={"type": "monte_carlo", "samples": 200, "seed": 1}, results_storage="memory"), progress=False
-    )
+@pytest.mark.parametrize("method", ["trades", "blocks"])
+def test_monte_carlo_in_memory(tmp_path, method):
+    wf = {"type": "monte_carlo", "samples": 200, "seed": 1, "method": method}
+    res = sweep.run(cfg(workflow=wf, results_storage="memory", min_trades=0), progress=False)
     mc = res.phase("resample")["metrics"]
     assert mc.height == 3 and (mc["total_return_p5"] <= mc["total_return_p95"]).all()
-    again = sweep.run(
-        cfg(workflow={"type": "monte_carlo", "samples": 200, "seed": 1}, results_storage="memory"), progress=False
-    )
+    assert mc["sharpe_p50"].null_count() == 0 and mc["deflated_sharpe"].null_count() == 0
+    again = sweep.run(cfg(workflow=wf, results_storage="memory", min_trades=0), progress=False)
     assert again.phase("resample")["metrics"].equals(mc)
 
 
