@@ -3,13 +3,17 @@
 Columns are found case-insensitively: a timestamp (``timestamp``, ``datetime``,
 ``date``, ``time`` or ``ts``), open, high, low, close, and optionally volume
 and a symbol column.  Several symbols (a symbol column, or one file each) run
-as independent universes.  Every problem is a DataError naming the file, the
+as independent universes (two inputs may not give the same symbol).  A CSV may
+be separated by , ; tab or | (found from its header line); column types are
+inferred from every row.  Every problem is a DataError naming the file, the
 row (1-based, in file order) and column, and the fix.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -22,6 +26,15 @@ from . import synthetic
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+PARQUET_MAGIC = b"PAR1"
+HEAD_BYTES = 64 * 1024
+# a clock time followed by Z, UTC or an offset like +00:00 / -0400 / +05
+ZONED = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d\d(?::?\d\d)?)$"
+# a date, optionally with a clock time, and nothing after it
+NAIVE = r"^\d{4}-\d\d-\d\d(?:[ T]\d\d?:\d\d(?::\d\d(?:\.\d+)?)?)?$"
+CONTROL = r"[\x00-\x1f\x7f]"
 
 
 @attrs.frozen(eq=False)
@@ -100,22 +113,146 @@ def _find(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
     return None
 
 
-def _read(path: str) -> pl.DataFrame:
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith((".parquet", ".pq"))
+
+
+def _head(path: str) -> bytes:
+    """The file's first bytes (enough for the header line); raises OSError as ``open`` does."""
+    with open(path, "rb") as f:
+        return f.read(HEAD_BYTES)
+
+
+def sniff_delimiter(lines: Sequence[str]) -> str:
+    """The delimiter of CSV ``lines`` (header first): the one of , ; tab | the header uses most.
+
+    A delimiter that splits every line into as many fields as the header wins
+    over one that does not; with none in the header, a comma.
+    """
+    header, rest = lines[0], lines[1:]
+
+    def score(d: str) -> tuple[bool, int]:
+        n = header.count(d)
+        return n > 0 and all(line.count(d) == n for line in rest), n
+
+    best = max(DELIMITERS, key=score)
+    return best if header.count(best) else ","
+
+
+def _csv_delimiter(path: str, head: bytes) -> str:
+    """Check the first bytes look like CSV text and return its delimiter."""
+    if not head.strip():
+        raise DataError(path, "the file is empty", fix="point data.path at a CSV with a header row and bars")
+    if head.startswith(PARQUET_MAGIC):
+        raise DataError(path, "this is a Parquet file, not a CSV", fix="rename it to .parquet")
+    lines = head.split(b"\n")
+    if len(head) == HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off
     try:
-        if path.endswith((".parquet", ".pq")):
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=10_000)
-    except Exception as exc:
+        header = lines[0].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(
+            path, "the header line is not UTF-8 text", fix="save the file as a UTF-8 CSV (with a header row)"
+        ) from None
+    rest = [line.decode("utf-8", "replace") for line in lines[1:6] if line.strip()]
+    return sniff_delimiter([header, *rest])
+
+
+def _check_parquet(path: str, head: bytes) -> None:
+    """Refuse a .parquet file that does not start like one (empty, or CSV text under the wrong name)."""
+    if not head:
+        raise DataError(path, "the file is empty", fix="point data.path at a Parquet file with bars")
+    if not head.startswith(PARQUET_MAGIC):
+        looks = " (it looks like CSV text)" if head[:64].isascii() and b"," in head else ""
         raise DataError(
             path,
-            f"cannot read the file: {type(exc).__name__}: {str(exc).splitlines()[0]}",
-            fix="check it is a valid CSV with a header row, or a Parquet file",
-        ) from None
+            f"not a Parquet file{looks}",
+            fix="rename a CSV to .csv, or write the Parquet file with e.g. polars DataFrame.write_parquet",
+        )
+
+
+def _read(path: str) -> tuple[pl.DataFrame, str | None]:
+    """Read a CSV (its delimiter found from the header, types from every row) or Parquet file.
+
+    Returns the frame and the CSV delimiter (None for Parquet); any failure is
+    one DataError naming the cause.
+    """
+    delimiter = None
+    try:
+        head = _head(path)
+        if _is_parquet(path):
+            _check_parquet(path, head)
+            return pl.read_parquet(path), None
+        delimiter = _csv_delimiter(path, head)
+        return pl.read_csv(path, separator=delimiter, infer_schema_length=None), delimiter
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _read_error(path, exc, delimiter) from None
+
+
+def _read_error(path: str, exc: Exception, delimiter: str | None) -> DataError:
+    """The DataError for an exception raised while opening or parsing ``path``."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, PermissionError) or "permission denied" in text.lower():
+        return DataError(
+            path,
+            "permission denied: this user may not read the file",
+            fix=f"make it readable (e.g. chmod a+r {path}) or run as a user who can read it",
+        )
+    if isinstance(exc, IsADirectoryError):
+        return DataError(path, "this is a directory, not a file", fix="point data.path at a .csv or .parquet file")
+    if isinstance(exc, FileNotFoundError):
+        return DataError(path, "data file not found", fix="fix the path")
+    if isinstance(exc, pl.exceptions.NoDataError):
+        return DataError(path, "the file is empty", fix="point data.path at a CSV with a header row and bars")
+    how = f" (read as {DELIMITER_NAMES[delimiter]}-separated)" if delimiter else ""
+    ragged = _ragged_row(path, delimiter) if delimiter and "more fields" in text else None
+    if ragged:
+        row, got, width = ragged
+        return DataError(
+            path,
+            f"the row has {got} fields but the header has {width}{how}",
+            row=row,
+            fix="fix that row, or quote values that contain the delimiter",
+        )
+    fix = "check it is a valid Parquet file" if delimiter is None else "check it is a valid CSV with a header row"
+    return DataError(path, f"cannot read the file{how}: {type(exc).__name__}: {text}", fix=fix)
+
+
+def _ragged_row(path: str, delimiter: str) -> tuple[int, int, int] | None:
+    """(data row, its field count, the header's) of the first row with more fields than the header."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        width = len(next(reader, []))
+        for row, fields in enumerate(reader, 1):
+            if len(fields) > width:
+                return row, len(fields), width
+    return None
+
+
+def _check_one_zone_form(s: pl.Series, col: str, path: str) -> None:
+    """Refuse text timestamps that mix time-zone-aware and naive values (naming a row of each)."""
+    text = s.str.strip_chars()
+    zoned = text.str.contains(ZONED).arg_true()
+    naive = text.str.contains(NAIVE).arg_true()
+    if len(zoned) and len(naive):
+        examples = sorted([(int(zoned[0]), "with a time zone"), (int(naive[0]), "naive")])
+        which = " but ".join(f"row {r + 1} has {s[r]!r} ({kind})" for r, kind in examples)
+        raise DataError(
+            path,
+            f"the file mixes time-zone-aware and naive timestamps: {which}",
+            column=col,
+            fix="use one form: every timestamp with its offset (e.g. 2024-03-26 13:30:00+00:00), "
+            "or none (naive times are read as UTC)",
+        )
 
 
 def _timestamps(df: pl.DataFrame, col: str, path: str) -> np.ndarray:
+    """The timestamp column as int64 ns UTC (ISO text, dates, datetimes or epoch s/ms/us/ns)."""
     s = df[col]
     if s.dtype == pl.Utf8:
+        _check_one_zone_form(s, col, path)
         parsed = s.str.strip_chars().str.to_datetime(time_zone="UTC", strict=False)
         if parsed.null_count() > s.null_count():
             naive = s.str.strip_chars().str.to_datetime(strict=False)
@@ -296,67 +433,123 @@ def _universe(symbol, ts, cols, source, cfg, path, rows=None) -> Universe:
     )
 
 
-def load_file(path: str, symbol: str | None, cfg) -> list[Universe]:
-    df = _read(path)
-    if df.height == 0:
-        raise DataError(path, "the file has no rows", fix="point data.path at a file with bars")
+def _columns(df: pl.DataFrame, path: str, delimiter: str | None) -> tuple[str, dict[str, str], str | None]:
+    """(timestamp column, {open/high/low/close: column}, volume column or None) of the file."""
     names = df.columns
+    found = f"found: {', '.join(names)}"
+    if delimiter and len(names) == 1:
+        found = f"read as {DELIMITER_NAMES[delimiter]}-separated, found one column: {names[0]}"
     tcol = _find(names, TIME_COLUMNS)
     if tcol is None:
         raise DataError(
             path,
-            f"no timestamp column (found: {', '.join(names)})",
-            fix=f"name one of the columns {', '.join(TIME_COLUMNS)}",
+            f"no timestamp column ({found})",
+            fix=f"name one of the columns {', '.join(TIME_COLUMNS)}"
+            + ("; separate the columns with , ; tab or |" if len(names) == 1 else ""),
         )
-    found = {}
+    prices = {}
     for want in PRICE_COLUMNS:
         col = _find(names, (want, want[0]))
         if col is None:
             raise DataError(
                 path,
-                f"missing column {want!r} (found: {', '.join(names)})",
+                f"missing column {want!r} ({found})",
                 fix="provide open, high, low and close columns (any letter case)",
             )
-        found[want] = col
-    vcol = _find(names, ("volume", "vol", "v"))
-    scol = _find(names, (cfg.symbol_column.lower(), "symbol", "ticker"))
-    ts_all = _timestamps(df, tcol, path)
+        prices[want] = col
+    return tcol, prices, _find(names, ("volume", "vol", "v"))
 
-    all_cols = {
-        want: df[col].cast(pl.Float64, strict=False).to_numpy().astype(np.float64) for want, col in found.items()
-    }
-    all_cols["volume"] = (
-        df[vcol].cast(pl.Float64, strict=False).fill_null(0.0).to_numpy().astype(np.float64)
-        if vcol
-        else np.zeros(df.height)
+
+def _number_fix(value: object, delimiter: str | None) -> str:
+    """How to fix a price or volume text that is not a number (a decimal comma gets its own hint)."""
+    if delimiter != "," and isinstance(value, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", value):
+        return "use a dot as the decimal separator (e.g. 521.23), with no thousands separators"
+    return "fix that value"
+
+
+def _numbers(df: pl.DataFrame, col: str, path: str, delimiter: str | None) -> pl.Series:
+    """A price or volume column as Float64 (empty values null); text that is not a number is refused."""
+    s = df[col]
+    if s.dtype != pl.Utf8:
+        return s.cast(pl.Float64, strict=False)
+    text = s.str.strip_chars()
+    x = text.cast(pl.Float64, strict=False)
+    bad = (x.is_null() & text.is_not_null() & (text != "")).arg_true()
+    if len(bad):
+        r = int(bad[0])
+        raise DataError(path, "not a number", row=r + 1, column=col, value=s[r], fix=_number_fix(s[r], delimiter))
+    return x
+
+
+def _symbol_values(df: pl.DataFrame, col: str, path: str) -> np.ndarray:
+    """The symbol column as text; refuses empty values and control characters (NUL, tab, newline...)."""
+    s = df[col].cast(pl.Utf8)
+    checks = (
+        ("missing symbol", s.is_null() | (s.str.strip_chars() == ""), "fill in the symbol or drop that row"),
+        (
+            "the symbol contains a control character",
+            s.str.contains(CONTROL),
+            "remove NUL, tab, newline and other control characters from the symbol",
+        ),
     )
-    for want, col in found.items():  # text that is not a number
-        bad = np.flatnonzero(np.isnan(all_cols[want]) & df[col].is_not_null().to_numpy())
-        if bad.size and df[col].dtype == pl.Utf8:
-            raise DataError(
-                path, "not a number", row=int(bad[0]) + 1, column=col, value=df[col][int(bad[0])], fix="fix that value"
-            )
+    for problem, mask, fix in checks:
+        bad = mask.arg_true()
+        if len(bad):
+            r = int(bad[0])
+            raise DataError(path, problem, row=r + 1, column=col, value=s[r], fix=fix)
+    return s.to_numpy()
+
+
+def _by_symbol(path: str, syms: np.ndarray, col: str, ts_all, all_cols, cfg) -> list[Universe]:
+    """One universe per symbol of the symbol column (or per symbol in ``data.symbols``)."""
     universes = []
-    if scol is not None and (symbol is None):
-        syms = df[scol].cast(pl.Utf8).to_numpy()
-        wanted = cfg.symbols or tuple(dict.fromkeys(syms.tolist()))
-        for sym in wanted:
-            mask = syms == sym
-            if not mask.any():
-                raise DataError(
-                    path,
-                    f"symbol {sym!r} is not in column {scol!r}",
-                    column=scol,
-                    fix=f"symbols in the file: {', '.join(sorted(set(syms.tolist()))[:20])}",
-                )
-            rows = np.flatnonzero(mask)
-            cols = {k: v[rows] for k, v in all_cols.items()}
-            universes.append(_universe(str(sym), ts_all[rows], cols, path, cfg, path, rows))
-        return universes
+    wanted = cfg.symbols or tuple(dict.fromkeys(syms.tolist()))
+    for sym in wanted:
+        mask = syms == sym
+        if not mask.any():
+            raise DataError(
+                path,
+                f"symbol {sym!r} is not in column {col!r}",
+                column=col,
+                fix=f"symbols in the file: {', '.join(sorted(set(syms.tolist()))[:20])}",
+            )
+        rows = np.flatnonzero(mask)
+        cols = {k: v[rows] for k, v in all_cols.items()}
+        universes.append(_universe(str(sym), ts_all[rows], cols, path, cfg, path, rows))
+    return universes
+
+
+def load_file(path: str, symbol: str | None, cfg) -> list[Universe]:
+    """Read, check and validate one data file: a universe per symbol (``symbol``, its column, or the file name)."""
+    df, delimiter = _read(path)
+    if df.height == 0:
+        raise DataError(path, "the file has no rows", fix="point data.path at a file with bars")
+    tcol, prices, vcol = _columns(df, path, delimiter)
+    scol = _find(df.columns, (cfg.symbol_column.lower(), "symbol", "ticker"))
+    ts_all = _timestamps(df, tcol, path)
+    all_cols = {want: _numbers(df, col, path, delimiter).to_numpy().astype(np.float64) for want, col in prices.items()}
+    volume = _numbers(df, vcol, path, delimiter).fill_null(0.0) if vcol else pl.zeros(df.height, eager=True)
+    all_cols["volume"] = volume.to_numpy().astype(np.float64)
+    if scol is not None and symbol is None:
+        return _by_symbol(path, _symbol_values(df, scol, path), scol, ts_all, all_cols, cfg)
     sym = symbol or path.replace("\\", "/").split("/")[-1].split(".")[0].split("_")[0]
     if cfg.symbols and sym not in cfg.symbols and len(cfg.symbols) == 1 and symbol is None:
         sym = cfg.symbols[0]
     return [_universe(sym, ts_all, all_cols, path, cfg, path)]
+
+
+def _check_distinct_symbols(universes: Sequence[Universe]) -> None:
+    """Refuse two inputs that give the same symbol (their results would be mixed up)."""
+    seen: dict[str, Universe] = {}
+    for u in universes:
+        first = seen.setdefault(u.symbol, u)
+        if first is not u:
+            raise DataError(
+                u.source,
+                f"gives the symbol {u.symbol!r}, as {first.source} does",
+                fix="give them distinct symbols, e.g. paths: "
+                f"{{{u.symbol}_A: {first.source}, {u.symbol}_B: {u.source}}}",
+            )
 
 
 def load_universes(data_cfg) -> list[Universe]:
@@ -375,6 +568,7 @@ def load_universes(data_cfg) -> list[Universe]:
     out = []
     for symbol, path in data_cfg.files:
         out += load_file(path, symbol, data_cfg)
+    _check_distinct_symbols(out)
     if data_cfg.symbols:
         missing = [s for s in data_cfg.symbols if s not in {u.symbol for u in out}]
         if missing:

@@ -29,6 +29,7 @@ from services.registry import IndicatorSpec, indicator_registry
 from sweep.errors import ConfigError, PluginError
 
 N_BAR_ROWS = len(BAR_COLUMNS)
+STATE_BUDGET_BYTES = 1 * 2**30  # streaming state of all features together
 
 
 @attrs.define
@@ -77,6 +78,7 @@ class FeatureHub:
         self._kernel_of = kernel_of  # IndicatorSpec -> kernel to call (verification: bounds-checked plugins)
         self.specs = [str(parse_feature(s)) for s in specs]
         self._comps: list[_Computation] = []
+        self.state_bytes = 0
         self._by_text: dict[str, _Computation] = {}
         self._next_row = N_BAR_ROWS
         registry = indicator_registry()
@@ -115,6 +117,14 @@ class FeatureHub:
                 ) from None
             if size < 0 or own_warm < 0:
                 raise PluginError(f"{spec.module}.{spec.name}", f"negative state_size or warmup for {base}")
+            self.state_bytes += 8 * max(size, 1)
+            if self.state_bytes > STATE_BUDGET_BYTES:  # refuse before allocating, naming the culprit
+                raise ConfigError(
+                    "<features>",
+                    f"feature {base} needs {8 * size / 2**20:,.0f} MiB of streaming state, and the features together "
+                    f"more than the {STATE_BUDGET_BYTES // 2**20} MiB allowed (a window of {size:,} bars?)",
+                    fix="use shorter windows: a window longer than the data cannot be scored anyway",
+                )
             comp = _Computation(
                 node=base,
                 spec=spec,

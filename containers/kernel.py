@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sweep.errors import PluginError
 
-TEMPLATE_VERSION = "10"
+TEMPLATE_VERSION = "11"
 _HELPERS = ("containers/portfolio.py", "containers/execution.py", "services/state.py", "containers/kernel.py")
 _LOADED: dict[str, object] = {}
 
@@ -54,7 +54,7 @@ from services.state import (CASH, POSITION, AVG_PRICE, EQUITY, PEAK_EQUITY, HIGH
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mask, C_kind, C_codes, C_rows,
               C_entry, n_regimes, R_codes, R_off, P, E, cs, cc, cr, cp, ce, bank, reg, start, done, ev, ev_n,
-              ev_cap, rec_ev, eq_out, rec_eq, blk, bret, rec_blk):
+              ev_cap, rec_ev, eq_out, rec_eq, blk, bret, rec_blk, stop):
     ncol = B.shape[1]
     j_first = t_first - t0
     if j_first < 0:
@@ -88,6 +88,9 @@ def run_chunk(B, t0, prev_range, t_first, t_last, S_kind, S_codes, S_rows, S_mas
         for j in range(j_begin, j_end):
             if rec_ev and ev_n[i] + EVENTS_PER_BAR > ev_cap:
                 done[i] = j  # event buffer full: stop before this bar, the driver drains and resumes
+                break
+            if (j & 1023) == 0 and stop[0] != 0:
+                done[i] = j  # Ctrl-C / SIGTERM: return now, the driver raises
                 break
             t = t0 + j
             o = B[0, j]

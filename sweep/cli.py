@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from .errors import ConfigError, SweepError
+from .errors import ConfigError, SweepError, Terminated
 
 
 def _fmt_bytes(n: int) -> str:
@@ -275,11 +276,13 @@ def cmd_results(args) -> int:
     res = open_results(args.dir)
     status = res.manifest.get("status")
     if status != "complete":
+        root = res.path.parent.parent
+        source = res.manifest.get("source") or "CONFIG"
         raise ConfigError(
             ("results",),
             f"the run in {res.path} is not complete (status {status!r})",
             value=str(args.dir),
-            fix=f"finish it with `sweep run {res.manifest.get('source') or 'CONFIG'} --resume`",
+            fix=f"finish it with `sweep run {source} --results-dir {root} --resume`",
         )
     phase = args.phase or res.main_phase
     if phase not in res.phases:
@@ -356,20 +359,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    raise Terminated("terminated (SIGTERM)")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # SIGTERM -> exit 143
     try:
         return int(args.func(args) or 0)
     except SweepError as err:
         sys.stderr.write(f"error: {err}\n")
         return err.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write("interrupted: what was finished is kept; `sweep run CONFIG --resume` continues\n")
         return 130
+    except Terminated:
+        sys.stderr.write("terminated (SIGTERM): what was finished is kept; `sweep run CONFIG --resume` continues\n")
+        return 143
     except BrokenPipeError:  # e.g. `sweep expand x.yaml | head`
         return 0
+    except OSError as err:  # a file-system fault outside the results writer (named by the OS)
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        sys.stderr.write(f"error:{where}: {err.strerror or err}\n  Fix: check the path and its permissions\n")
+        return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old)
+
+
+def entry() -> None:
+    """The `sweep` command: exit with main()'s code; an interrupted run leaves without interpreter clean-up.
+
+    After Ctrl-C, CPython may kill itself with SIGINT on the way out (exit -2) when some library saw the
+    KeyboardInterrupt first; the run is already marked interrupted and its files are complete, so leave
+    with 130 (or 143) at once.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before main could catch it (arguments, imports)
+        sys.stderr.write("interrupted\n")
+        code = 130
+    except Terminated:
+        sys.stderr.write("terminated (SIGTERM)\n")
+        code = 143
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code in (130, 143):
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ ENTRY_KEYS = {
 }
 SECTION = {"strategy": "strategies", "classifier": "classifiers", "risk": "risk"}
 DEFAULT_MAX_COMBINATIONS = 5_000_000
+NAME_CHARS = 100
+NAME = re.compile(rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{NAME_CHARS - 1}}}$")
 
 
 @attrs.frozen
@@ -489,9 +492,17 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
     phases = [p["name"] for p in (wf_pattern.phases if wf_pattern else mode.phases)]
     overrides = _parse_overrides(raw.get("phase_overrides"), phases, {k: raw[k] for k in TRACING_KEYS if k in raw})
     name = raw.get("name")
-    if name is None:
-        name = Path(src).stem if src else "sweep"
+    if name is None:  # from the file name: made safe as a folder name
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(src).stem).lstrip(".")[:NAME_CHARS] if src else "sweep"
     name = _scalar(name, ("name",), "str", "sweep")
+    if not NAME.match(name):
+        raise ConfigError(
+            ("name",),
+            f"a run name becomes a folder under results_dir: use letters, digits, '.', '_' or '-' (at most "
+            f"{NAME_CHARS} characters, not starting with '.'); no '/', '..', spaces or control characters",
+            value=name,
+            fix=f"e.g. name: {re.sub(r'[^A-Za-z0-9._-]', '_', name).strip('._')[:NAME_CHARS] or 'my_sweep'}",
+        )
     keep = raw.get("keep") or []
     if not isinstance(keep, list):
         keep = [keep]

@@ -16,6 +16,7 @@ SYNTHETIC_KEYS = ("bars", "seed", "symbols", "timeframe", "start", "price", "dri
 TIMEFRAME = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 SAMPLE_BARS = 50_000
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @attrs.frozen
@@ -85,20 +86,39 @@ def _timestamp(value: Any, path) -> str:
     )
 
 
+def _data_files_in(folder: Path) -> list[str]:
+    """Names of the first few data files in ``folder`` (none when it cannot be listed)."""
+    try:
+        return sorted(f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in DATA_SUFFIXES)[:3]
+    except OSError:
+        return []
+
+
 def _resolve_file(value: Any, path, base_dir: Path) -> str:
+    """The absolute path of the data file ``value`` names (relative: from ``base_dir``, then the cwd).
+
+    Refuses non-text, a directory, a suffix other than .csv/.parquet/.pq and a missing file.
+    """
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
             path, "expected a path to a CSV or Parquet file", value=value, fix="write e.g. path: data/SPY.csv"
         )
     p = Path(value).expanduser()
+    candidates = [p] if p.is_absolute() else [base_dir / p, Path.cwd() / p]
+    files = [c for c in candidates if c.is_file()]
+    folders = [c for c in candidates if c.is_dir()]
+    if folders and not files:
+        inside = _data_files_in(folders[0])
+        fix = (
+            f"name a data file inside it, e.g. {Path(value) / inside[0]}" if inside else "name a .csv or .parquet file"
+        )
+        raise ConfigError(path, f"{folders[0]} is a directory, not a file", value=value, fix=fix)
     if p.suffix.lower() not in DATA_SUFFIXES:
         raise ConfigError(
             path, "data files must be .csv or .parquet", value=value, fix="convert the file or fix the name"
         )
-    candidates = [p] if p.is_absolute() else [base_dir / p, Path.cwd() / p]
-    for c in candidates:
-        if c.is_file():
-            return str(c.resolve())
+    if files:
+        return str(files[0].resolve())
     tried = " or ".join(str(c) for c in dict.fromkeys(candidates))
     raise ConfigError(
         path,
@@ -107,6 +127,41 @@ def _resolve_file(value: Any, path, base_dir: Path) -> str:
         fix="fix the path (relative paths are tried from the config's folder, then the current directory), "
         "or remove `data:` to use the built-in sample",
     )
+
+
+def _check_symbols(entries: list[tuple[str, Any, Any]], path, from_names: bool) -> None:
+    """Refuse ``paths`` entries (symbol, key, file as written) whose symbol has a control character or repeats."""
+    first: dict[str, Any] = {}
+    for sym, key, value in entries:
+        if CONTROL.search(sym):
+            raise ConfigError(tuple(path) + (key,), f"the symbol {sym!r} contains a control character", fix="rename it")
+        if sym not in first:
+            first[sym] = value
+            continue
+        how = " (a file's symbol is its name up to the first '_')" if from_names else ""
+        raise ConfigError(
+            tuple(path) + (key,),
+            f"{first[sym]} and {value} both give the symbol {sym!r}{how}, so their results would be mixed up",
+            fix=f"give them distinct symbols, e.g. paths: {{{sym}_A: {first[sym]}, {sym}_B: {value}}}",
+        )
+
+
+def _parse_paths(many: Any, path, base_dir: Path) -> list[tuple[str | None, str]]:
+    """``paths:`` as (symbol, file) pairs: a mapping symbol -> file, or a list (symbol from each file name)."""
+    if isinstance(many, dict) and many:
+        entries = [(str(sym), sym, f) for sym, f in many.items()]
+    elif isinstance(many, list) and many:
+        entries = [(Path(str(f)).stem.split("_")[0], i, f) for i, f in enumerate(many)]
+    else:
+        raise ConfigError(
+            path,
+            "expected a list of files or a mapping symbol -> file",
+            value=many,
+            fix="write paths: {SPY: spy.csv, QQQ: qqq.csv}",
+        )
+    files = [(sym, _resolve_file(f, tuple(path) + (key,), base_dir)) for sym, key, f in entries]
+    _check_symbols(entries, path, from_names=isinstance(many, list))
+    return files
 
 
 def _int(raw, path, low: int) -> int:
@@ -224,22 +279,8 @@ def parse_data(raw: Any, base_dir: Path) -> DataConfig:
         )
     if "path" in raw and "paths" in raw:
         raise ConfigError(path + ("paths",), "give path or paths, not both", fix="keep one")
-    files: list[tuple[str | None, str]] = []
     if "path" in raw:
-        files.append((None, _resolve_file(raw["path"], path + ("path",), base_dir)))
+        files = [(None, _resolve_file(raw["path"], path + ("path",), base_dir))]
     else:
-        many = raw["paths"]
-        if isinstance(many, dict) and many:
-            for sym, f in many.items():
-                files.append((str(sym), _resolve_file(f, path + ("paths", sym), base_dir)))
-        elif isinstance(many, list) and many:
-            for i, f in enumerate(many):
-                files.append((Path(str(f)).stem.split("_")[0], _resolve_file(f, path + ("paths", i), base_dir)))
-        else:
-            raise ConfigError(
-                path + ("paths",),
-                "expected a list of files or a mapping symbol -> file",
-                value=many,
-                fix="write paths: {SPY: spy.csv, QQQ: qqq.csv}",
-            )
+        files = _parse_paths(raw["paths"], path + ("paths",), base_dir)
     return DataConfig(files=tuple(files), **kw)

@@ -44,6 +44,9 @@ _FUNCS = {"abs": np.abs, "min": np.minimum, "max": np.maximum}
 _CONSTS = {"true": True, "false": False, "True": True, "False": False}
 
 
+MAX_CHARS = 500  # a constraint longer than this is not a constraint anyone meant to write
+
+
 class ConstraintSyntaxError(ValueError):
     """The constraint text is not a supported expression; the message says why."""
 
@@ -64,6 +67,10 @@ class Constraint:
     def parse(cls, text: str, kinds: Mapping[str, object]) -> Constraint:
         if not isinstance(text, str) or not text.strip():
             raise ConstraintSyntaxError("a constraint must be a non-empty expression such as 'fast < slow'")
+        if len(text) > MAX_CHARS:
+            raise ConstraintSyntaxError(
+                f"a constraint is at most {MAX_CHARS} characters (this one has {len(text):,}); split it into several"
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:

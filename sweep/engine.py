@@ -24,6 +24,7 @@ from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, fina
 from . import budgets
 from .errors import DataError
 from .expander import Plan, entry_rows
+from .interrupts import STOP
 from .stats.blocks import BlockLayout, BlockSpec, layout
 
 
@@ -276,6 +277,7 @@ def simulate(
                     blk_all[t0:t1],
                     bret,
                     lay is not None,
+                    STOP,
                 )
                 if record_events and ev_n.any():
                     batch = _drain(ids, ev, ev_n)
@@ -283,6 +285,8 @@ def simulate(
                 unfinished = done < ncol
                 if not unfinished.any():
                     break
+                if STOP[0]:  # interrupted: let the main thread raise (it runs its handler now)
+                    raise KeyboardInterrupt
                 start_col[:] = np.where(unfinished, done, ncol)
             if timings is not None:
                 timings["loop_s"] = timings.get("loop_s", 0.0) + time.perf_counter() - tock

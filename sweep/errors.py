@@ -158,3 +158,9 @@ class PluginError(SweepError, TypeError):
         if fix:
             text += f"\n  Fix: {fix}"
         super().__init__(text)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during a run: stop like Ctrl-C, exit 143 (see sweep.interrupts)."""
+
+    exit_code = 143

@@ -437,7 +437,12 @@ class Plan:
             "event_buffers": event_budget,
             "metrics_table": n * metric_cols * 8 * 2,
             "equity_curves": min(n, cfg.top_k + len(cfg.keep)) * n_bars * 8 * 2,
+            "indicator_state": self.state_estimate(),
         }
+        if cfg.workflow.type == "monte_carlo":
+            from .montecarlo import BATCH_CELLS
+
+            parts["monte_carlo"] = BATCH_CELLS * 8 * 4  # draws, paths and running peaks of one batch
         if cfg.overfitting.enabled and n_bars:
             from .overfitting import chunk_rows
 
@@ -454,6 +459,21 @@ class Plan:
         parts = {k: v * (n_sym if k in ("bars",) else 1) for k, v in parts.items()}
         parts["total"] = sum(parts.values())
         return parts
+
+    def state_estimate(self) -> int:
+        """Bytes of streaming state of every indicator computation (at the data's bars per day)."""
+        from containers.feature_hub import resolve_params
+        from services.registry import indicator_registry
+
+        per_day = _bars_per_day_hint(self.config) or 390.0
+        total = 0
+        for node in self.feature_nodes.values():
+            spec = indicator_registry()[node.name]
+            try:
+                total += 8 * max(1, int(spec.state_size(*resolve_params(spec, node, per_day))))
+            except Exception:  # reported with its name by the feature hub
+                continue
+        return total
 
     def block_estimate(self) -> int:
         """Blocks of returns the luck statistics will have per window (from the bar count and frequency)."""
@@ -586,7 +606,7 @@ def _expand(cfg: SweepConfig, limit: int, count_data: bool) -> Plan:
         notes.append(f"no `data:` given: using the {cfg.data.describe()}")
     notes += _regime_notes(cfg, spaces)
     warnings = _warnings(cfg, spaces, portfolio.n * execution.n * math.prod(s.n for s in spaces["risk"]))
-    return Plan(
+    plan = Plan(
         config=cfg,
         strategies=tuple(spaces["strategy"]),
         classifiers=tuple(spaces["classifier"]),
@@ -603,6 +623,11 @@ def _expand(cfg: SweepConfig, limit: int, count_data: bool) -> Plan:
         warnings=tuple(warnings),
         n_bars=count_bars(cfg) if count_data else None,
     )
+    from .feature_limits import check_features
+
+    # state that cannot fit is refused now; a window longer than the data as soon as the bar count is known
+    check_features(plan, (_bars_per_day_hint(cfg) if count_data else None) or 390.0, plan.n_bars)
+    return plan
 
 
 def _guard(cfg: SweepConfig, total: int, limit: int) -> None:

@@ -67,6 +67,7 @@ def resample_phase(run, universe, window, ids: np.ndarray, *, dsr: dict, selecte
     res = run._simulate(universe, ids, window, record_events=method == "trades", record_equity=method == "blocks")
     trades = trades_frame(collected_events_frame(res, universe), universe) if method == "trades" else None
     years = (res.t_last - res.t_first + 1) / universe.bars_per_year
+    run.progress.update(len(ids) * (res.t_last - res.t_first + 1))
     rows = []
     for row, cid in enumerate(ids):
         rng = np.random.default_rng([int(opts["seed"]), int(cid)])

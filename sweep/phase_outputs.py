@@ -5,7 +5,6 @@ the stitched out-of-sample equity of train winners, and the phase's files.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import attrs
@@ -185,7 +184,4 @@ def write_phase(store: RunStore, name: str, frames: dict, plan, cfg, stats: dict
     summary["files"] = counts
     write_json(d / "phase_summary.json", clean_floats(summary))
     write_json(d / "aggregate_results.json", clean_floats(aggregate(frames["metrics"], cfg.objective, cfg.min_trades)))
-    shards = d / "shards"
-    if shards.is_dir():
-        shutil.rmtree(shards)
     return {**paths, "summary": clean_floats(summary)}

@@ -9,7 +9,9 @@ import time
 class Progress:
     """Counts bar-combinations done against a total; shows rate and ETA."""
 
-    def __init__(self, total: int, label: str = "sweep", enabled: bool = True, stream=None, every: float = 5.0):
+    def __init__(
+        self, total: int, label: str = "sweep", enabled: bool = True, stream=None, every: float = 5.0, bar: bool = True
+    ):
         self.total = max(1, int(total))
         self.done = 0
         self.label = label
@@ -19,7 +21,7 @@ class Progress:
         self._last = self.start
         self._bar = None
         self.enabled = enabled
-        if enabled and getattr(self.stream, "isatty", lambda: False)():
+        if enabled and bar and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -65,5 +67,7 @@ class Progress:
 
     def close(self) -> None:
         if self._bar is not None:
+            if self.done >= self.total and self._bar.n < self.total:
+                self._bar.update(self.total - self._bar.n)  # end at 100 % (rounding of the counts)
             self._bar.close()
             self._bar = None

@@ -32,6 +32,8 @@ import polars as pl
 
 from containers.metrics import METRICS
 
+from .errors import SweepError
+from .faults import checkpoint, polars_os_error
 from .summary import ranked
 
 TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns")
@@ -46,10 +48,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError:
+            raise
+        except Exception as exc:  # polars reports a full disk as its own error: keep the OSError it is
+            cause = polars_os_error(exc)
+            if cause is None:
+                raise
+            cause.filename = str(path)
+            raise cause from None
+        checkpoint(f"written {path.name} (not yet renamed)")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        checkpoint(f"renamed {path.name}")
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -90,11 +103,77 @@ def clean_floats(obj):
     return obj
 
 
+TMP_GLOB = ".*.tmp"  # what an interrupted atomic write leaves behind
+
+
+class ManifestError(SweepError, ValueError):
+    """A run folder whose manifest cannot be read."""
+
+
+class RunLockedError(SweepError, RuntimeError):
+    """Another process is writing this run folder."""
+
+
 class RunStore:
-    """One run folder; knows which phases and shards are complete."""
+    """One run folder; knows which phases and shards are complete; one writer at a time (``lock``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._lock = None
+
+    # ------------------------------------------------------------ one writer
+    def lock(self) -> None:
+        """Take the folder's lock (released by the OS when this process ends, however it ends)."""
+        import fcntl
+        import socket
+
+        fh = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            who = fh.read().strip() or "another process"
+            fh.close()
+            raise RunLockedError(
+                f"{self.path}: the run is being written by {who}.\n"
+                "  Fix: wait for it to finish, or stop it and continue with `--resume`"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {stamp}")
+        fh.flush()
+        self._lock = fh
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (None: nobody - a 'running' run without a holder was killed)."""
+        import fcntl
+
+        p = self.path / ".lock"
+        if not p.exists():
+            return None
+        with open(p, "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+
+    def remove_temporaries(self) -> int:
+        """Delete what interrupted atomic writes left (``.<name>.<pid>.tmp``); returns how many."""
+        n = 0
+        for p in self.path.rglob(TMP_GLOB):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
 
     @classmethod
     def find(cls, root: Path, name: str, run_key: str) -> list[RunStore]:
@@ -128,7 +207,15 @@ class RunStore:
     @property
     def manifest(self) -> dict:
         p = self.path / "manifest.json"
-        return json.loads(p.read_text()) if p.is_file() else {}
+        if not p.is_file():
+            return {}
+        try:
+            return json.loads(p.read_text())
+        except ValueError:
+            raise ManifestError(
+                f"{p}: the manifest is not valid JSON: the run folder is damaged.\n"
+                "  Fix: run the config again with --force (a new folder), or remove this folder"
+            ) from None
 
     def update_manifest(self, **fields) -> None:
         m = self.manifest
@@ -148,10 +235,42 @@ class RunStore:
     def phase_complete(self, phase: str) -> bool:
         return self.manifest.get("phases", {}).get(phase) == "complete"
 
+    def remove_shards(self, phase: str) -> None:
+        """Delete a complete phase's shard files (markers first); a kill half-way is finished on resume."""
+        d = self.phase_dir(phase) / "shards"
+        if not d.is_dir():
+            return
+        for m in sorted(d.glob("*.done.json")):
+            m.unlink(missing_ok=True)
+            checkpoint(f"removed {m.name}")
+        for p in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True):
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+            checkpoint(f"removed {p.name}")
+        d.rmdir()
+
     def mark_phase(self, phase: str, status: str) -> None:
         m = self.manifest
         m.setdefault("phases", {})[phase] = status
         write_json(self.path / "manifest.json", m)
+
+
+class TableError(SweepError, ValueError):
+    """A results table that cannot be read."""
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        return pl.DataFrame()
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:
+        raise TableError(
+            f"{path}: cannot read this Parquet file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).\n"
+            "  Fix: the file is damaged; run the config again with --force (the other files are left as they are)"
+        ) from None
 
 
 class RunResult:
@@ -194,7 +313,7 @@ class RunResult:
             raise KeyError(f"no phase {phase!r}; phases: {', '.join(self._phases)}")
         t = tables.get(name)
         if isinstance(t, Path):
-            t = pl.read_parquet(t) if t.exists() else pl.DataFrame()
+            t = _read_table(t)
             tables[name] = t
         return t if t is not None else pl.DataFrame()
 
@@ -274,6 +393,13 @@ class RunResult:
         return f"<RunResult {self.metrics.height} rows, phases {self.phases}{where}>"
 
 
+def _status_of(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
 def open_results(path: str | Path) -> RunResult:
     """Open a results folder: a run folder, or a sweep folder (its newest complete run).
 
@@ -283,13 +409,13 @@ def open_results(path: str | Path) -> RunResult:
     p = Path(path)
     if not (p / "manifest.json").is_file():
         runs = sorted((d for d in p.iterdir() if (d / "manifest.json").is_file()), reverse=True) if p.is_dir() else []
-        done = [d for d in runs if json.loads((d / "manifest.json").read_text()).get("status") == "complete"]
+        done = [d for d in runs if _status_of(d) == "complete"]
         if not (done or runs):
             from .errors import ConfigError
 
             raise ConfigError("<results>", f"no results in {str(p)!r}", fix="pass a folder written by `sweep run`")
         p = (done or runs)[0]
-    manifest = json.loads((p / "manifest.json").read_text())
+    manifest = RunStore(p).manifest
     phases = {}
     for name in manifest.get("phase_order", []):
         d = p / name

@@ -12,10 +12,13 @@ recomputed unless forced.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
+import attrs
 import numba
 import numpy as np
 import polars as pl
@@ -28,8 +31,10 @@ from .blockstore import BlockShard, lazy_table
 from .budgets import shard_size
 from .config import SweepConfig, load_config
 from .engine import build_tables, feature_block, scoring_range, simulate
-from .errors import ConfigError
+from .errors import ConfigError, SweepError
 from .expander import Plan, expand
+from .faults import storage_error
+from .feature_limits import check_features
 from .frames import (
     collected_events_frame,
     equity_frame,
@@ -39,11 +44,13 @@ from .frames import (
     trades_frame,
 )
 from .guard import check_run
-from .manifest import raw_config, run_key, versions
+from .interrupts import interruptible
+from .lifecycle import fail, finish, open_store
+from .manifest import run_key
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
-from .results import RunResult, RunStore, clean_floats, open_results, write_json, write_parquet
+from .results import RunResult, clean_floats, write_json, write_parquet
 from .sequencer import Phase, Window, phases_for
 from .stats.blocks import layout
 from .summary import select_best
@@ -145,11 +152,31 @@ class _Run:
             "bars_per_year": u.bars_per_year,
         }
 
+    def _scored(self, u: Universe, w: Window) -> tuple[int, int]:
+        """First and last scored bar of a window (after the longest warm-up)."""
+        return scoring_range(FeatureHub(self.plan.features, u.bars_per_day), u, w.start, w.stop)
+
     def _layout(self, u: Universe, w: Window):
         """The overfitting blocks of a window's scored bars (as the kernel will accumulate them)."""
-        hub = FeatureHub(self.plan.features, u.bars_per_day)
-        t_first, t_last = scoring_range(hub, u, w.start, w.stop)
+        t_first, t_last = self._scored(u, w)
         return layout(u.timestamps, t_first, t_last, self.cfg.overfitting.block, u.bars_per_day)
+
+    def work(self, only: Phase | None = None) -> int:
+        """Bar-combinations the phases will score (what the progress bar counts to)."""
+        total = 0
+        for u0 in self.universes:
+            for p in self.phases_of(u0):
+                if only is not None and p.name != only.name:
+                    continue
+                n = (
+                    self.plan.combinations
+                    if not p.select_from
+                    else min(p.top or self.plan.combinations, self.plan.combinations)
+                )
+                for w in p.windows:
+                    t_first, t_last = self._scored(self.window_universe(u0, p, w), w)
+                    total += n * (t_last - t_first + 1)
+        return total
 
     # ------------------------------------------------------------ phases
     def run_phase(self, phase: Phase, selections: dict, previous: dict) -> dict:
@@ -204,11 +231,12 @@ class _Run:
         metrics, regimes, events, trades, blocks = [], [], [], [], []
         for k, a in enumerate(range(0, len(ids), shard)):
             sids = ids[a : a + shard]
-            tag = f"{u.symbol}_w{w.index}_s{k:05d}"
-            cached = self._load_shard(phase.name, tag, u, w, lay)
+            tag = f"{universe_key(u)}_w{w.index}_s{k:05d}"
+            cached = self._load_shard(phase.name, tag, u, w, lay, sids)
             if cached is not None:
                 m, r, e, t, b = cached
-                self.progress.update(len(sids) * n_scored)
+                t_first, t_last = self._scored(u, w)
+                self.progress.update(len(sids) * (t_last - t_first + 1))
             else:
                 m, r, e, t, b = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats, lay)
             metrics.append(m)
@@ -276,7 +304,11 @@ class _Run:
         if base is not None:
             if r.height:
                 write_parquet(base.with_suffix(".regimes.parquet"), r)
-            write_parquet(base, m)  # written last: its presence marks the shard complete
+            write_parquet(base, m)
+            files = [x.name for x in (base.with_suffix(".regimes.parquet"), e, t) if x is not None and x.exists()]
+            files += [f"{base.stem}.blocks/{x.name}" for x in (b.parts if b is not None else ())]
+            # written last: a shard counts only when this marker says which files it is made of
+            write_json(_marker(base), {"ids": _ids_key(sids), "files": [base.name, *files]})
         return m, r, e, t, b
 
     def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
@@ -310,16 +342,37 @@ class _Run:
         return {"trades": trades, "equity": eq, "events": events}
 
     # ------------------------------------------------------------ shards
-    def _load_shard(self, phase, tag, u, w, lay):
-        """A completed shard of an interrupted run: (metrics, regimes, events file, trades file, block returns)."""
+    def _load_shard(self, phase, tag, u, w, lay, sids):
+        """A completed shard of an interrupted run: (metrics, regimes, events file, trades file, block returns).
+
+        It counts only with its completion marker and every file the marker lists; a marker for other
+        combinations (the shard layout changed) is refused rather than mixed in.
+        """
         if self.store is None:
             return None
         base = self.store.shard_path(phase, tag)
+        marker = _marker(base)
+        if not marker.is_file():
+            return None
+        try:
+            done = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            return None
+        if done.get("ids") != _ids_key(sids):
+            raise ConfigError(
+                ("--resume",),
+                f"shard {tag} of {self.store.path} holds other combinations than this run would put there: "
+                "the shard layout changed since the run started (SWEEP_SHARD_WORK / SWEEP_MIN_SHARD or the version)",
+                fix="resume with the settings it was started with, or start again with --force",
+            )
+        folder = base.parent
+        if not all((folder / f).exists() for f in done.get("files", [])):
+            return None
         blk = None
         if lay is not None:
             blk = BlockShard.read(base.with_suffix(".blocks"), u.symbol, w.index, u.timestamps[lay.starts], lay.n)
-        if not base.exists() or (lay is not None and blk is None):
-            return None
+            if blk is None:
+                return None
         reg = base.with_suffix(".regimes.parquet")
         ev, tr = base.with_suffix(".events.parquet"), base.with_suffix(".trades.parquet")
         return (
@@ -329,6 +382,16 @@ class _Run:
             tr if tr.exists() else None,
             blk,
         )
+
+
+def _marker(base: Path) -> Path:
+    return base.with_name(f"{base.stem}.done.json")
+
+
+def _ids_key(ids: np.ndarray) -> dict:
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    digest = hashlib.blake2b(ids.tobytes(), digest_size=8).hexdigest()
+    return {"count": int(ids.size), "first": int(ids[0]) if ids.size else None, "hash": digest}
 
 
 def _publish(
@@ -394,117 +457,70 @@ def run(
         )
     plan = expand(cfg, max_combinations=max_combinations, count_data=False)
     universes = load_universes(cfg.data)
+    try:
+        for u in universes:  # windows longer than the data, state that cannot fit: refused before allocating
+            check_features(plan, u.bars_per_day, u.n, f"{u.symbol} ({u.source})")
+        check_memory(attrs.evolve(plan, n_bars=max(u.n for u in universes)))
+    except ConfigError as err:
+        raise (cfg.lines.locate(err, err.path_parts) if cfg.lines is not None else err) from None
     guard = check_run(plan, universes) if lookahead_check else {"status": "skipped (--no-lookahead-check)"}
     warnings = list(plan.warnings)
     key = run_key(cfg, plan, universes, engine)
     phase_list = phases_for(cfg, universes[0].n)
-    store = None
-    log = Progress(0, enabled=progress if notices is None else notices)  # one-line notices (resuming, ...)
+    log = Progress(0, enabled=progress if notices is None else notices, bar=False)  # one-line notices
     if cfg.data.is_sample:
         log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
     for w in warnings:
         log.note(f"warning: {w}")
+    store = None
     if cfg.tracing.results_storage == "disk":
-        root = Path(results_dir or cfg.results_dir)
-        found = RunStore.find(root, cfg.name, key)
-        done = [s for s in found if s.complete]
-        if done and not force:
-            log.note(f"already computed (same config, data and code): {done[0].path}  (use --force to recompute)")
-            return open_results(done[0].path)
-        unfinished = [s for s in found if not s.complete]
-        if resume:
-            store = unfinished[0] if unfinished else None
-            if store is not None:
-                log.note(f"resuming {store.path} ({_status(store)}): completed phases and shards are kept")
-            else:
-                log.note("nothing to resume for this config, data and code: starting a new run")
-        elif unfinished:
-            older = unfinished[0]
-            what = "--force: recomputing in a new folder" if force else "starting a new run"
-            log.note(f"{what}; the unfinished run {older.path} ({_status(older)}) is left as it is")
-            log.note("  (`sweep run ... --resume` continues it instead)")
-        elif force and done:
-            log.note(f"--force: recomputing in a new folder; {done[0].path} is left as it is")
-        if store is None:
-            store = RunStore.create(root, cfg.name, cfg.config_hash)
-            write_json(
-                store.path / "plan.json",
-                {
-                    **plan.to_json(),
-                    "features": list(plan.features),
-                    "outer": plan.outer,
-                    "sizes": list(plan.sizes),
-                    "memory_estimate": plan.memory_estimate(),
-                },
-            )
-            store.update_manifest(
-                run_id=store.path.name,
-                name=cfg.name,
-                status="running",
-                run_key=key,
-                config=cfg.normalized,
-                config_hash=cfg.config_hash,
-                raw_config=raw_config(cfg),
+        try:
+            store, existing = open_store(
+                cfg,
+                plan,
+                universes,
+                key,
                 engine=engine,
-                source=cfg.source,
-                data=[u.describe() for u in universes],
-                seed=cfg.seed,
-                versions=versions(),
-                phase_order=[p.name for p in phase_list],
-                main_phase=phase_list[0].name,
-                phases={},
-                threads=threads or numba.get_num_threads(),
-                lookahead_check=guard,
-                warnings=warnings,
+                threads=threads,
+                phase_list=phase_list,
+                results_dir=results_dir,
+                resume=resume,
+                force=force,
+                log=log,
+                extra={"lookahead_check": guard, "warnings": warnings},
             )
+        except SweepError:
+            raise
+        except OSError as exc:
+            raise storage_error(exc, "creating the run folder") from None
+        if existing is not None:
+            return existing
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    total = 0
-    for u in universes:
-        for p in phases_for(cfg, u.n):
-            n = plan.combinations if not p.select_from else (p.top or plan.combinations)
-            total += sum(n * max(1, w.stop - w.start) for w in p.windows)
-    prog = Progress(total, label=cfg.name, enabled=progress)
+    prog = Progress(1, label=cfg.name, enabled=False)
     state = _Run(cfg, plan, universes, store, engine, prog, threads)
+    total = state.work()
+    prog = state.progress = Progress(total, label=cfg.name, enabled=progress)
     results: dict[str, dict] = {}
     try:
-        for phase in phase_list:
-            if store is not None and store.phase_complete(phase.name):
-                d = store.phase_dir(phase.name)
-                results[phase.name] = {k: d / f"{k}.parquet" for k in TABLES}
-                results[phase.name]["metrics"] = pl.read_parquet(d / "metrics.parquet")  # later phases select on it
-                results[phase.name]["summary"] = json.loads((d / "phase_summary.json").read_text())
-                continue
-            chosen = selections(cfg, phase, results, universes, state.phases_of)
-            frames = state.run_phase(phase, chosen, results)
-            if frames["metrics"] is None:
-                frames["metrics"] = pl.DataFrame()
-            if phase.select_from and phase.kind == "simulate":
-                winners = {key: sel.ranked[0] for key, sel in chosen.items() if sel.ranked}
-                per_year = {w["symbol"]: w["bars_per_year"] for w in reversed(state.stats[phase.name]["windows"])}
-                frames["equity"], oos = stitch(frames["equity"], winners, per_year)
-                state.stats[phase.name]["out_of_sample"] = oos
-            stats = state.stats.get(phase.name, {})
-            if store is not None:
-                paths = write_phase(store, phase.name, frames, plan, cfg, stats)
-                results[phase.name] = {**paths, "metrics": frames["metrics"]}
-                store.mark_phase(phase.name, "complete")
-            else:
-                results[phase.name] = {
-                    k: (v.collect() if isinstance(v, pl.LazyFrame) else v) for k, v in frames.items()
-                }
-                results[phase.name]["summary"] = clean_floats(summarize(phase.name, frames, plan, cfg, stats))
+        with interruptible():
+            _run_phases(state, store, phase_list, results, plan, cfg, universes, prog)
+        if store is not None:
+            finish(store, time.perf_counter() - prog.start, total)
+    except SweepError as exc:
+        if store is not None:
+            fail(store, exc)
+        raise
+    except OSError as exc:
+        if store is not None:
+            fail(store, exc)
+        raise storage_error(exc) from None
     except BaseException as exc:
         if store is not None:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.update_manifest(status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+            fail(store, exc)
         raise
     finally:
         prog.close()
-    if store is not None:
-        store.update_manifest(
-            status="complete", seconds=round(time.perf_counter() - prog.start, 3), bar_combinations=total
-        )
     main = phase_list[0].name
     res = RunResult(
         store.path if store else None,
@@ -518,10 +534,67 @@ def run(
     return res
 
 
-def _status(store: RunStore) -> str:
-    m = store.manifest
-    status = m.get("status", "unknown")
-    return f"status {status}: {m['error']}" if m.get("error") else f"status {status}"
+def _run_phases(state, store, phase_list, results, plan, cfg, universes, prog) -> None:
+    """Every phase in order; each is written (or kept) as it completes."""
+    for phase in phase_list:
+        if store is not None and store.phase_complete(phase.name):
+            d = store.phase_dir(phase.name)
+            results[phase.name] = {k: d / f"{k}.parquet" for k in TABLES}
+            results[phase.name]["metrics"] = pl.read_parquet(d / "metrics.parquet")  # later phases select on it
+            results[phase.name]["summary"] = json.loads((d / "phase_summary.json").read_text())
+            store.remove_shards(phase.name)  # a clean-up a kill interrupted
+            prog.update(state.work(phase))
+            continue
+        chosen = selections(cfg, phase, results, universes, state.phases_of)
+        frames = state.run_phase(phase, chosen, results)
+        if frames["metrics"] is None:
+            frames["metrics"] = pl.DataFrame()
+        if phase.select_from and phase.kind == "simulate":
+            winners = {key: sel.ranked[0] for key, sel in chosen.items() if sel.ranked}
+            per_year = {w["symbol"]: w["bars_per_year"] for w in reversed(state.stats[phase.name]["windows"])}
+            frames["equity"], oos = stitch(frames["equity"], winners, per_year)
+            state.stats[phase.name]["out_of_sample"] = oos
+        stats = state.stats.get(phase.name, {})
+        if store is not None:
+            paths = write_phase(store, phase.name, frames, plan, cfg, stats)
+            results[phase.name] = {**paths, "metrics": frames["metrics"]}
+            store.mark_phase(phase.name, "complete")  # first: the shards are garbage from here on
+            store.remove_shards(phase.name)
+        else:
+            results[phase.name] = {k: (v.collect() if isinstance(v, pl.LazyFrame) else v) for k, v in frames.items()}
+            results[phase.name]["summary"] = clean_floats(summarize(phase.name, frames, plan, cfg, stats))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (MemAvailable), when the OS says."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(plan: Plan) -> None:
+    """Refuse a run whose memory estimate exceeds what the machine has available."""
+    est = plan.memory_estimate()
+    avail = available_memory()
+    if avail is not None and est["total"] > 0.9 * avail:
+        big = sorted(((v, k) for k, v in est.items() if k != "total"), reverse=True)[:3]
+        parts = ", ".join(f"{k.replace('_', ' ')} {v / 2**30:.1f} GiB" for v, k in big)
+        raise ConfigError(
+            "<memory>",
+            f"the run needs about {est['total'] / 2**30:.1f} GiB ({parts}), the machine has {avail / 2**30:.1f} GiB "
+            "available",
+            fix="narrow the grid, shorten the data (data.start/end) or lower top_k; `sweep expand` shows the estimate",
+        )
+
+
+def universe_key(u: Universe) -> str:
+    """A file-name-safe, unique key of a universe: its symbol (made safe) and a hash of symbol and source."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", u.symbol).strip(".")[:40] or "sym"
+    return f"{safe}-{hashlib.blake2b(f'{u.symbol}|{u.source}'.encode(), digest_size=4).hexdigest()}"
 
 
 def _stamp(t) -> str:

@@ -37,6 +37,9 @@ class TraceSink:
         self.tracer = tracer
         self.universe = universe
         self.folder = folder
+        if folder is not None and folder.is_dir():  # parts a killed run left: this shard starts again
+            for old in folder.glob("*"):
+                old.unlink()
         self.flush_rows = flush_rows or FLUSH_ROWS
         self.events: list = []  # Paths (disk) or DataFrames (memory)
         self.trades: list = []

@@ -2,7 +2,10 @@
 
 ``load_yaml`` returns plain Python data plus a ``LineMap`` so that later
 validation can say ``config.yaml:12: strategies[0].parameters.fast: ...``.
-Duplicate keys, which PyYAML silently accepts, are an error here.
+Duplicate keys, which PyYAML silently accepts, are an error here.  So are
+inputs that would exhaust the machine: more than ``MAX_NODES`` values once
+anchors and aliases are expanded (a few hundred bytes of aliases can expand to
+gigabytes), nesting deeper than ``MAX_DEPTH``, and files over ``MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+
+MAX_NODES = 200_000  # values in the config once aliases are expanded
+MAX_DEPTH = 64  # levels of nesting
+MAX_BYTES = 2 * 2**20  # size of a config file
 
 
 class _Loader(yaml.SafeLoader):
@@ -62,8 +69,19 @@ class LineMap:
         return err.located(self.source, self.line(path))
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")}
+
+
 def _convert(loader: _Loader, node: yaml.Node, path: tuple, lines: LineMap) -> Any:
     lines.values[path] = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS:
+        raise ConfigError(
+            path,
+            f"YAML tag not allowed: {node.tag.replace('tag:yaml.org,2002:', '!!')}",
+            fix="remove the tag (e.g. !!python/...): a sweep config is plain YAML - mappings, lists, numbers and text",
+            line=node.start_mark.line + 1,
+            source=lines.source,
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
@@ -96,6 +114,46 @@ def _convert(loader: _Loader, node: yaml.Node, path: tuple, lines: LineMap) -> A
     return loader.construct_object(node, deep=True)
 
 
+def _bounds(root: yaml.Node, source: str | None) -> None:
+    """Refuse a node graph whose expansion has too many values or too deep a nesting (aliases share nodes)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:  # iterative post-order walk: no recursion limit to hit
+        node, done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        children = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        size[key] = 1 + sum(size.get(id(c), 1) for c in children)
+        depth[key] = 1 + max((depth.get(id(c), 1) for c in children), default=0)
+        line = node.start_mark.line + 1
+        if size[key] > MAX_NODES:
+            raise ConfigError(
+                "<yaml>",
+                f"the config expands to more than {MAX_NODES:,} values (anchors and aliases repeat what they point to)",
+                fix="write the config out without deeply repeated aliases (&anchor / *alias)",
+                line=line,
+                source=source,
+            )
+        if depth[key] > MAX_DEPTH:
+            raise ConfigError(
+                "<yaml>",
+                f"the config nests deeper than {MAX_DEPTH} levels",
+                fix="a sweep config needs a few levels; flatten the structure",
+                line=line,
+                source=source,
+            )
+
+
 def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     """Parse YAML text safely; return ``(data, LineMap)``.
 
@@ -105,12 +163,33 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         ({'a': {'b': [1, 2]}}, 2)
     """
     lines = LineMap(source)
+    if len(text) > MAX_BYTES:
+        raise ConfigError(
+            "<yaml>",
+            f"the config file is larger than {MAX_BYTES // 2**20} MiB",
+            fix="a sweep config is a few KiB",
+            source=source,
+        )
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, lines
+        _bounds(node, source)
         return _convert(loader, node, (), lines), lines
+    except RecursionError:
+        raise ConfigError(
+            "<yaml>", "the config nests too deeply to read", fix="flatten the structure", source=source
+        ) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(
+            "<yaml>",
+            f"YAML tag not allowed: {(exc.problem or '').strip()}",
+            fix="remove the tag (e.g. !!python/...): a sweep config is plain YAML - mappings, lists, numbers and text",
+            line=mark.line + 1 if mark else None,
+            source=source,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -163,7 +163,7 @@ def test_too_few_bars_for_warmup(tmp_path, capsys):
     cfg.write_text("data: {path: short.csv}\nstrategies:\n  - type: ma_crossover\n    parameters: {slow: 50}\n")
     assert main(["run", str(cfg), "--quiet", "--results-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "longest warm-up needs 49" in err and "sma(close,50)" in err
+    assert "sma(close,50) needs 49 bars of warm-up" in err and "has 30 bars" in err
 
 
 def test_real_spy_data(shared_data):

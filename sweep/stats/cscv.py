@@ -35,6 +35,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..interrupts import STOP
+
 # splits x (S/2) x combinations above which a seeded subset of splits is used
 MAX_WORK = 2_000_000_000
 
@@ -78,7 +80,7 @@ def _sharpe(s, q, n):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def cscv_splits(sums, sumsq, counts, in_sample, is_best, oos_best, logit):
+def cscv_splits(sums, sumsq, counts, in_sample, is_best, oos_best, logit, stop):
     """For each split (row of ``in_sample``): in-sample best's IS and OOS Sharpe and the OOS rank logit.
 
     ``sums``/``sumsq`` are (N, S) per-partition sums of block returns and of
@@ -96,6 +98,8 @@ def cscv_splits(sums, sumsq, counts, in_sample, is_best, oos_best, logit):
             tot_s[k] += sums[k, p]
             tot_q[k] += sumsq[k, p]
     for c in prange(in_sample.shape[0]):
+        if stop[0] != 0:  # Ctrl-C / SIGTERM: leave the rest, the caller raises
+            continue
         parts = in_sample[c]
         n_is = 0.0
         for m in range(parts.shape[0]):
@@ -144,7 +148,10 @@ def pbo(sums: np.ndarray, sumsq: np.ndarray, counts: np.ndarray, seed: int = 0, 
         is_best,
         oos_best,
         logit,
+        STOP,
     )
+    if STOP[0]:
+        raise KeyboardInterrupt
     slope = float("nan")
     if m > 1 and np.var(is_best) > 0.0:
         slope = float(np.polyfit(is_best, oos_best, 1)[0])
