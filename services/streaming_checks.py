@@ -78,18 +78,24 @@ def check_service(spec: ServiceSpec, values: dict, bars_per_day: float, seed: in
         service_bar_error(spec, call, feats, p, where)
 
 
-def service_bar_error(spec: ServiceSpec, call, feats: np.ndarray, p: np.ndarray, where: str = "") -> None:
-    """Call a strategy or classifier at every bar; raise PropertyFailure naming a crash or an out-of-bounds read."""
+def service_bar_error(
+    spec: ServiceSpec, call, feats: np.ndarray, p: np.ndarray, where: str = "", offset: int = 0
+) -> None:
+    """Call a strategy or classifier at every bar; raise PropertyFailure naming a crash or an out-of-bounds read.
+
+    ``offset`` is the bar number of the first column of ``feats`` (for the message).
+    """
     cols = np.ascontiguousarray(feats.T)
     for t in range(cols.shape[0]):
         f = cols[t]
         try:
             out = call(f, p, np.int64(0)) if spec.role == "strategy" else call(f, p)
         except Exception as exc:
-            raise PropertyFailure(service_crash(spec, exc, f, p, t, where, feats)) from None
+            raise PropertyFailure(service_crash(spec, exc, f, p, t + offset, where, feats)) from None
         if isinstance(out, (bool, np.bool_)):
             raise PropertyFailure(
-                f"{spec.title} returned a bool ({out}) at bar {t}: return a number (a signal in [-1, 1], or a regime)"
+                f"{spec.title} returned a bool ({out}) at bar {t + offset}: return a number (a signal in [-1, 1], "
+                "or a regime)"
             )
 
 

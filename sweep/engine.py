@@ -22,7 +22,7 @@ from containers.kernel import load_kernel
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
 
 from . import budgets
-from .errors import DataError
+from .errors import DataError, PluginError
 from .expander import Plan, entry_rows
 from .interrupts import STOP
 from .stats.blocks import BlockLayout, BlockSpec, layout
@@ -240,45 +240,48 @@ def simulate(
             eq_chunk = np.empty((n, ncol)) if record_equity else np.empty((1, 1))
             start_col[:] = 0
             while True:
-                tables.kernel(
-                    B,
-                    t0,
-                    prev_range,
-                    t_first,
-                    t_last,
-                    tables.S_kind,
-                    tables.S_codes,
-                    tables.S_rows,
-                    tables.S_mask,
-                    tables.C_kind,
-                    tables.C_codes,
-                    tables.C_rows,
-                    tables.C_entry,
-                    tables.n_regimes,
-                    tables.R_codes,
-                    tables.R_off,
-                    tables.P,
-                    tables.E,
-                    cs,
-                    cc,
-                    cr,
-                    cp,
-                    ce,
-                    bank,
-                    reg,
-                    start_col,
-                    done,
-                    ev,
-                    ev_n,
-                    cap,
-                    record_events,
-                    eq_chunk,
-                    record_equity,
-                    blk_all[t0:t1],
-                    bret,
-                    lay is not None,
-                    STOP,
-                )
+                try:
+                    tables.kernel(
+                        B,
+                        t0,
+                        prev_range,
+                        t_first,
+                        t_last,
+                        tables.S_kind,
+                        tables.S_codes,
+                        tables.S_rows,
+                        tables.S_mask,
+                        tables.C_kind,
+                        tables.C_codes,
+                        tables.C_rows,
+                        tables.C_entry,
+                        tables.n_regimes,
+                        tables.R_codes,
+                        tables.R_off,
+                        tables.P,
+                        tables.E,
+                        cs,
+                        cc,
+                        cr,
+                        cp,
+                        ce,
+                        bank,
+                        reg,
+                        start_col,
+                        done,
+                        ev,
+                        ev_n,
+                        cap,
+                        record_events,
+                        eq_chunk,
+                        record_equity,
+                        blk_all[t0:t1],
+                        bret,
+                        lay is not None,
+                        STOP,
+                    )
+                except Exception as exc:  # a service raised inside the compiled loop (a plugin, at some bar)
+                    raise _service_failure(plan, B, hub, t0, t1, exc) from None
                 if record_events and ev_n.any():
                     batch = _drain(ids, ev, ev_n)
                     (on_events(*batch) if on_events else collected.append(batch))
@@ -302,6 +305,32 @@ def simulate(
     regimes = finalize_regimes(reg, universe.bars_per_year) if plan.classifiers else None
     return SimResult(
         ids, metrics, regimes, collected, equity, t_first, t_last, bank, block_returns=bret if lay else None, blocks=lay
+    )
+
+
+def _service_failure(plan: Plan, block: np.ndarray, hub: FeatureHub, t0: int, t1: int, exc: Exception):
+    """A PluginError for an exception raised in the fused kernel: which plugin, at which bar, if it can be found."""
+    from services.causality import PropertyFailure
+    from services.streaming_checks import bounds_checked, service_bar_error
+
+    for sp in (*plan.strategies, *plan.classifiers):
+        spec = sp.entry.spec
+        for r in np.unique(np.linspace(0, sp.n - 1, min(sp.n, 16)).astype(np.int64)):
+            fi = sp.feature_index[r] if sp.feature_index is not None else np.zeros(0, np.int64)
+            feats = np.ascontiguousarray(block[[hub.rows[k] for k in fi if k >= 0], : t1 - t0])
+            call = bounds_checked(spec.func) if not spec.builtin else spec.func
+            try:
+                service_bar_error(spec, call, feats, sp.codes[r], offset=t0)
+            except PropertyFailure as found:
+                return PluginError(
+                    f"{spec.module}.{spec.func.py_func.__name__}",
+                    f"raised inside the run: {found} with parameters {sp.values(int(r))}",
+                    fix=f"fix the function, then `sweep check {spec.name}`",
+                )
+    return PluginError(
+        "the fused kernel",
+        f"a service raised at bars {t0:,}..{t1 - 1:,}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+        fix="run `sweep check` on the plugins the config uses",
     )
 
 

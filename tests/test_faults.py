@@ -143,6 +143,13 @@ def test_one_writer_per_run_folder(reference, tmp_path):
     assert subprocess.run(_cmd(cfg, out, "--resume"), env=ENV, capture_output=True).returncode == 0
 
 
+def _running(shards: Path, resumed: bool) -> bool:
+    """A fresh run has written a shard; a resumed one has marked itself running again."""
+    if not resumed:
+        return bool(list(shards.glob("*/optimize/shards/*.done.json")))
+    return json.loads((next(shards.iterdir()) / "manifest.json").read_text())["status"] == "running"
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_stop_promptly_and_resume(tmp_path, sig, code):
     cfg = tmp_path / "sig.yaml"
@@ -160,14 +167,7 @@ def test_signals_stop_promptly_and_resume(tmp_path, sig, code):
         shards = out / "sig"
         deadline = time.time() + 60
 
-        def running():  # this process has written a shard (a resume: has marked the run running again)
-            done = list(shards.glob("*/optimize/shards/*.done.json"))
-            if not attempt:
-                return bool(done)
-            man = json.loads((next(shards.iterdir()) / "manifest.json").read_text())
-            return man["status"] == "running"
-
-        while time.time() < deadline and not running():
+        while time.time() < deadline and not _running(shards, resumed=bool(attempt)):
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 0.5))
         sent = time.perf_counter()
@@ -367,3 +367,17 @@ def test_one_progress_bar_and_it_reaches_100(tmp_path, monkeypatch):
     sweep.run(cfg, results_dir=tmp_path, progress=True)
     assert len(bars) == 1 and bars[0].n == bars[0].total > 0
     assert "100%" in sys.stderr.getvalue()
+
+
+def test_a_plugin_raising_late_in_the_run_is_named_not_a_traceback(tmp_path, capsys):
+    cfg = tmp_path / "late.yaml"
+    cfg.write_text(
+        f"name: late\nplugins: [{ROOT / 'tests' / 'plugins' / 'late_raiser.py'}]\n"
+        "data: {synthetic: {bars: 60000, timeframe: 1m, seed: 7, drift: 0.8}}\nstrategies:\n  - type: raises_late\n"
+    )
+    assert main(["run", str(cfg), "--results-dir", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "late_raiser.raises_late: raised inside the run" in err and "at bar 46,252" in err
+    assert "price too high" in err and "Traceback" not in err
+    run_dir = next((tmp_path / "late").iterdir())
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
