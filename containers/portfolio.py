@@ -17,106 +17,79 @@ pay; integer-share portfolios round toward zero.
 from __future__ import annotations
 
 import math
+from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from .execution import X_PER_SHARE, X_RATE, commission, fill_price, max_affordable
 
-# ---- bank fields -------------------------------------------------------
-FIELDS = (
-    "cash",
-    "position",
-    "avg_price",
-    "peak",
-    "high_since",
-    "low_since",
-    "bars_in_trade",
-    "eq_prev",
-    "last_signal",
-    "pending",
-    "pending_target",
-    "pending_regime",
-    "regime_prev",
-    "n_ret",
-    "sum_r",
-    "sum_r2",
-    "down_r2",
-    "min_ratio",
-    "dd_len",
-    "max_dd_len",
-    "exposed",
-    "eq_sum",
-    "scored",
-    "block",
-    "block_equity",
-    "t_entry_bar",
-    "t_entry_value",
-    "t_realized",
-    "t_commission",
-    "t_regime",
-    "t_entry_price",
-    "t_max_qty",
-    "trades",
-    "wins",
-    "gross_profit",
-    "gross_loss",
-    "sum_trade_ret",
-    "sum_trade_pnl",
-    "commission",
-    "traded_value",
-    "fills",
-    "initial",
-)
-(
-    F_CASH,
-    F_POS,
-    F_AVG,
-    F_PEAK,
-    F_HSE,
-    F_LSE,
-    F_BIT,
-    F_EQ_PREV,
-    F_LAST_SIG,
-    F_PENDING,
-    F_PEND_TGT,
-    F_PEND_REG,
-    F_REG_PREV,
-    F_N_RET,
-    F_SUM_R,
-    F_SUM_R2,
-    F_DOWN_R2,
-    F_MIN_RATIO,
-    F_DD_LEN,
-    F_MAX_DD_LEN,
-    F_EXPOSED,
-    F_EQ_SUM,
-    F_SCORED,
-    F_BLOCK,
-    F_BLOCK_EQ,
-    F_T_ENTRY_BAR,
-    F_T_ENTRY_VALUE,
-    F_T_REALIZED,
-    F_T_COMM,
-    F_T_REGIME,
-    F_T_ENTRY_PRICE,
-    F_T_MAX_QTY,
-    F_TRADES,
-    F_WINS,
-    F_GP,
-    F_GL,
-    F_SUM_TRET,
-    F_SUM_TPNL,
-    F_COMM,
-    F_TRADED,
-    F_FILLS,
-    F_INITIAL,
-) = range(len(FIELDS))
-N_FIELDS = len(FIELDS)
 
-REG_FIELDS = ("bars", "sum_r", "sum_r2", "growth", "trades", "wins", "pnl")
-R_BARS, R_SUM, R_SUM2, R_GROWTH, R_TRADES, R_WINS, R_PNL = range(len(REG_FIELDS))
-N_REG_FIELDS = len(REG_FIELDS)
+# ---- bank fields -------------------------------------------------------
+class Field(IntEnum):
+    """The rows of the portfolio bank, ``bank[Field.CASH, i]`` - declared here and only here."""
+
+    CASH = 0
+    POSITION = 1
+    AVG_PRICE = 2  # average entry price of the open position
+    PEAK = 3  # highest equity so far
+    HIGH_SINCE = 4  # best close since entry (risk validators)
+    LOW_SINCE = 5
+    BARS_IN_TRADE = 6
+    EQ_PREV = 7  # equity at the previous bar
+    LAST_SIGNAL = 8
+    PENDING = 9  # 1: a new target waits for the next fill
+    PENDING_TARGET = 10
+    PENDING_REGIME = 11
+    REGIME_PREV = 12
+    N_RET = 13  # bar returns so far, and their sums
+    SUM_R = 14
+    SUM_R2 = 15
+    DOWN_R2 = 16
+    MIN_RATIO = 17  # lowest equity / peak so far
+    DD_LEN = 18
+    MAX_DD_LEN = 19
+    EXPOSED = 20
+    EQ_SUM = 21
+    SCORED = 22
+    BLOCK = 23  # block of returns in progress (-1: none yet)
+    BLOCK_EQ = 24  # equity at the end of the previous block
+    T_ENTRY_BAR = 25  # the open trade: entry bar, value, realised P&L, commission, regime, price, size
+    T_ENTRY_VALUE = 26
+    T_REALIZED = 27
+    T_COMM = 28
+    T_REGIME = 29
+    T_ENTRY_PRICE = 30
+    T_MAX_QTY = 31
+    TRADES = 32  # closed trades and their sums
+    WINS = 33
+    GROSS_PROFIT = 34
+    GROSS_LOSS = 35
+    SUM_TRADE_RET = 36
+    SUM_TRADE_PNL = 37
+    COMMISSION = 38
+    TRADED = 39
+    FILLS = 40
+    INITIAL = 41
+
+
+N_FIELDS = len(Field)
+
+
+class RegimeField(IntEnum):
+    """The rows of the per-regime accumulators, ``reg[RegimeField.BARS, regime, i]``."""
+
+    BARS = 0
+    SUM = 1
+    SUM2 = 2
+    GROWTH = 3
+    TRADES = 4
+    WINS = 5
+    PNL = 6
+
+
+N_REG_FIELDS = len(RegimeField)
 
 # portfolio settings row (containers.settings.PORTFOLIO_PARAMS order)
 P_INITIAL, P_SIZE, P_SHORT, P_FRACTIONAL = range(4)
@@ -145,16 +118,16 @@ EVENTS_PER_BAR = 4  # most a bar can add: a fill, a close and an open (reversal)
 def new_bank(n: int, initial: np.ndarray, n_regimes: int) -> tuple[np.ndarray, np.ndarray]:
     """Fresh state for ``n`` portfolios with the given initial capital each."""
     bank = np.zeros((N_FIELDS, n), dtype=np.float64)
-    bank[F_CASH] = initial
-    bank[F_PEAK] = initial
-    bank[F_EQ_PREV] = initial
-    bank[F_INITIAL] = initial
-    bank[F_LAST_SIG] = np.nan
-    bank[F_MIN_RATIO] = 1.0
-    bank[F_BLOCK] = -1.0  # no block started yet
-    bank[F_BLOCK_EQ] = initial
+    bank[Field.CASH] = initial
+    bank[Field.PEAK] = initial
+    bank[Field.EQ_PREV] = initial
+    bank[Field.INITIAL] = initial
+    bank[Field.LAST_SIGNAL] = np.nan
+    bank[Field.MIN_RATIO] = 1.0
+    bank[Field.BLOCK] = -1.0  # no block started yet
+    bank[Field.BLOCK_EQ] = initial
     reg = np.zeros((N_REG_FIELDS, max(1, n_regimes), n), dtype=np.float64)
-    reg[R_GROWTH] = 1.0
+    reg[RegimeField.GROWTH] = 1.0
     return bank, reg
 
 
@@ -195,36 +168,36 @@ def _event(ev, ev_n, i, rec, kind, t, qty, px, comm, cash, pos, entry_bar, entry
 
 @njit(cache=True, nogil=True)
 def _open_trade(bank, i, t, px, qty, comm, regime):
-    bank[F_T_ENTRY_BAR, i] = t
-    bank[F_T_ENTRY_PRICE, i] = px
-    bank[F_T_ENTRY_VALUE, i] = abs(qty) * px
-    bank[F_T_REALIZED, i] = 0.0
-    bank[F_T_COMM, i] = comm
-    bank[F_T_REGIME, i] = regime
-    bank[F_T_MAX_QTY, i] = abs(qty)
-    bank[F_AVG, i] = px
-    bank[F_HSE, i] = px
-    bank[F_LSE, i] = px
-    bank[F_BIT, i] = 0.0
+    bank[Field.T_ENTRY_BAR, i] = t
+    bank[Field.T_ENTRY_PRICE, i] = px
+    bank[Field.T_ENTRY_VALUE, i] = abs(qty) * px
+    bank[Field.T_REALIZED, i] = 0.0
+    bank[Field.T_COMM, i] = comm
+    bank[Field.T_REGIME, i] = regime
+    bank[Field.T_MAX_QTY, i] = abs(qty)
+    bank[Field.AVG_PRICE, i] = px
+    bank[Field.HIGH_SINCE, i] = px
+    bank[Field.LOW_SINCE, i] = px
+    bank[Field.BARS_IN_TRADE, i] = 0.0
 
 
 @njit(cache=True, nogil=True)
 def _close_trade(bank, reg, ev, ev_n, i, t, px, cash_after, side, rec):
-    net = bank[F_T_REALIZED, i] - bank[F_T_COMM, i]
-    basis = bank[F_T_ENTRY_VALUE, i]
+    net = bank[Field.T_REALIZED, i] - bank[Field.T_COMM, i]
+    basis = bank[Field.T_ENTRY_VALUE, i]
     ret = net / basis if basis > 0.0 else 0.0
-    k = int(bank[F_T_REGIME, i])
-    bank[F_TRADES, i] += 1.0
-    reg[R_TRADES, k, i] += 1.0
-    reg[R_PNL, k, i] += net
+    k = int(bank[Field.T_REGIME, i])
+    bank[Field.TRADES, i] += 1.0
+    reg[RegimeField.TRADES, k, i] += 1.0
+    reg[RegimeField.PNL, k, i] += net
     if net > 0.0:
-        bank[F_WINS, i] += 1.0
-        bank[F_GP, i] += net
-        reg[R_WINS, k, i] += 1.0
+        bank[Field.WINS, i] += 1.0
+        bank[Field.GROSS_PROFIT, i] += net
+        reg[RegimeField.WINS, k, i] += 1.0
     else:
-        bank[F_GL, i] -= net
-    bank[F_SUM_TRET, i] += ret
-    bank[F_SUM_TPNL, i] += net
+        bank[Field.GROSS_LOSS, i] -= net
+    bank[Field.SUM_TRADE_RET, i] += ret
+    bank[Field.SUM_TRADE_PNL, i] += net
     _event(
         ev,
         ev_n,
@@ -232,18 +205,18 @@ def _close_trade(bank, reg, ev, ev_n, i, t, px, cash_after, side, rec):
         rec,
         EV_CLOSE,
         t,
-        side * bank[F_T_MAX_QTY, i],
+        side * bank[Field.T_MAX_QTY, i],
         px,
-        bank[F_T_COMM, i],
+        bank[Field.T_COMM, i],
         cash_after,
         0.0,
-        bank[F_T_ENTRY_BAR, i],
-        bank[F_T_ENTRY_PRICE, i],
+        bank[Field.T_ENTRY_BAR, i],
+        bank[Field.T_ENTRY_PRICE, i],
         net,
         ret,
         k,
     )
-    bank[F_AVG, i] = 0.0
+    bank[Field.AVG_PRICE, i] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -253,8 +226,8 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
     ``price`` is the reference price (open or close); slippage and commission
     come from the execution row ``ex``.  Returns the quantity actually filled.
     """
-    cash = bank[F_CASH, i]
-    pos = bank[F_POS, i]
+    cash = bank[Field.CASH, i]
+    pos = bank[Field.POSITION, i]
     px = fill_price(price, qty, ref_range, ex)
     if qty > 0.0 and pos >= 0.0 and size <= 1.0:
         cap = max_affordable(cash, px, ex)
@@ -270,28 +243,28 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
         qty = -pos
     comm = commission(qty, px, ex)
     cash_after = cash - qty * px - comm
-    bank[F_CASH, i] = cash_after
-    bank[F_POS, i] = new_pos
-    bank[F_COMM, i] += comm
-    bank[F_TRADED, i] += abs(qty) * px
-    bank[F_FILLS, i] += 1.0
+    bank[Field.CASH, i] = cash_after
+    bank[Field.POSITION, i] = new_pos
+    bank[Field.COMMISSION, i] += comm
+    bank[Field.TRADED, i] += abs(qty) * px
+    bank[Field.FILLS, i] += 1.0
     _event(ev, ev_n, i, rec, EV_FILL, t, qty, px, comm, cash_after, new_pos, 0.0, 0.0, 0.0, 0.0, regime)
     if pos == 0.0:
         _open_trade(bank, i, t, px, qty, comm, regime)
         _event(ev, ev_n, i, rec, EV_OPEN, t, qty, px, comm, cash_after, new_pos, t, px, 0.0, 0.0, regime)
     elif pos * qty > 0.0:
         a = abs(new_pos)
-        bank[F_AVG, i] = (bank[F_AVG, i] * abs(pos) + px * abs(qty)) / a
-        bank[F_T_ENTRY_VALUE, i] += abs(qty) * px
-        bank[F_T_COMM, i] += comm
-        if a > bank[F_T_MAX_QTY, i]:
-            bank[F_T_MAX_QTY, i] = a
+        bank[Field.AVG_PRICE, i] = (bank[Field.AVG_PRICE, i] * abs(pos) + px * abs(qty)) / a
+        bank[Field.T_ENTRY_VALUE, i] += abs(qty) * px
+        bank[Field.T_COMM, i] += comm
+        if a > bank[Field.T_MAX_QTY, i]:
+            bank[Field.T_MAX_QTY, i] = a
     else:
         closing = abs(qty) if abs(qty) < abs(pos) else abs(pos)
         side = 1.0 if pos > 0.0 else -1.0
         comm_close = comm * closing / abs(qty)
-        bank[F_T_REALIZED, i] += (px - bank[F_AVG, i]) * closing * side
-        bank[F_T_COMM, i] += comm_close
+        bank[Field.T_REALIZED, i] += (px - bank[Field.AVG_PRICE, i]) * closing * side
+        bank[Field.T_COMM, i] += comm_close
         if new_pos == 0.0 or new_pos * pos < 0.0:
             _close_trade(bank, reg, ev, ev_n, i, t, px, cash_after, side, rec)
         if new_pos * pos < 0.0:
@@ -317,48 +290,80 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
     return qty
 
 
+class OpenPositions(NamedTuple):
+    """The positions still open in a bank (what frames and reports need; they never read the layout)."""
+
+    position: np.ndarray
+    avg_price: np.ndarray
+    entry_bar: np.ndarray  # int64
+    commission: np.ndarray  # commission paid on the open trade so far
+    regime: np.ndarray  # int64: regime at the trade's entry
+
+
+def open_positions(bank: np.ndarray) -> OpenPositions:
+    """Every combination's open position (zero where flat)."""
+    return OpenPositions(
+        bank[Field.POSITION].copy(),
+        bank[Field.AVG_PRICE].copy(),
+        bank[Field.T_ENTRY_BAR].astype(np.int64),
+        bank[Field.T_COMM].copy(),
+        bank[Field.T_REGIME].astype(np.int64),
+    )
+
+
+def bank_of_positions(positions: OpenPositions) -> np.ndarray:
+    """A bank holding just these open positions (the reference engine reports through it)."""
+    bank = np.zeros((N_FIELDS, len(positions.position)))
+    bank[Field.POSITION] = positions.position
+    bank[Field.AVG_PRICE] = positions.avg_price
+    bank[Field.T_ENTRY_BAR] = positions.entry_bar
+    bank[Field.T_COMM] = positions.commission
+    bank[Field.T_REGIME] = positions.regime
+    return bank
+
+
 def finalize(bank: np.ndarray, reg: np.ndarray, final_close: float, bars_per_year: float) -> dict[str, np.ndarray]:
     """Metrics of every portfolio from its accumulators (see containers.metrics for meanings)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        initial = bank[F_INITIAL]
-        final = bank[F_CASH] + bank[F_POS] * final_close
-        n = bank[F_N_RET]
-        mean = bank[F_SUM_R] / n
-        var = (bank[F_SUM_R2] - n * mean * mean) / (n - 1.0)
+        initial = bank[Field.INITIAL]
+        final = bank[Field.CASH] + bank[Field.POSITION] * final_close
+        n = bank[Field.N_RET]
+        mean = bank[Field.SUM_R] / n
+        var = (bank[Field.SUM_R2] - n * mean * mean) / (n - 1.0)
         std = np.sqrt(np.where(var > 0.0, var, 0.0))
         ann = math.sqrt(bars_per_year)
         sharpe = np.where((n > 1) & (std > 0.0), mean / std * ann, np.nan)
-        down = np.sqrt(bank[F_DOWN_R2] / n)
+        down = np.sqrt(bank[Field.DOWN_R2] / n)
         sortino = np.where((n > 1) & (down > 0.0), mean / down * ann, np.nan)
         years = n / bars_per_year
         growth = final / initial
         cagr = np.where(growth > 0.0, np.power(np.where(growth > 0.0, growth, 1.0), 1.0 / years) - 1.0, -1.0)
         cagr = np.where(years > 0.0, cagr, np.nan)
-        max_dd = 1.0 - bank[F_MIN_RATIO]
-        trades = bank[F_TRADES]
-        gp, gl = bank[F_GP], bank[F_GL]
+        max_dd = 1.0 - bank[Field.MIN_RATIO]
+        trades = bank[Field.TRADES]
+        gp, gl = bank[Field.GROSS_PROFIT], bank[Field.GROSS_LOSS]
         pf = np.where(gl > 0.0, gp / gl, np.where(gp > 0.0, np.inf, np.nan))
-        scored = bank[F_SCORED]
-        mean_eq = bank[F_EQ_SUM] / scored
+        scored = bank[Field.SCORED]
+        mean_eq = bank[Field.EQ_SUM] / scored
         out = {
             "total_return": growth - 1.0,
             "cagr": cagr,
             "sharpe": sharpe,
             "sortino": sortino,
             "max_drawdown": max_dd,
-            "max_drawdown_duration": bank[F_MAX_DD_LEN].copy(),
+            "max_drawdown_duration": bank[Field.MAX_DD_LEN].copy(),
             "calmar": np.where(max_dd > 0.0, cagr / max_dd, np.nan),
-            "win_rate": np.where(trades > 0, bank[F_WINS] / trades, np.nan),
+            "win_rate": np.where(trades > 0, bank[Field.WINS] / trades, np.nan),
             "profit_factor": pf,
             "trades": trades.astype(np.int64),
-            "avg_trade": np.where(trades > 0, bank[F_SUM_TPNL] / trades, np.nan),
-            "avg_trade_return": np.where(trades > 0, bank[F_SUM_TRET] / trades, np.nan),
-            "exposure": np.where(scored > 0, bank[F_EXPOSED] / scored, np.nan),
-            "turnover": np.where(mean_eq > 0, bank[F_TRADED] / mean_eq, np.nan),
+            "avg_trade": np.where(trades > 0, bank[Field.SUM_TRADE_PNL] / trades, np.nan),
+            "avg_trade_return": np.where(trades > 0, bank[Field.SUM_TRADE_RET] / trades, np.nan),
+            "exposure": np.where(scored > 0, bank[Field.EXPOSED] / scored, np.nan),
+            "turnover": np.where(mean_eq > 0, bank[Field.TRADED] / mean_eq, np.nan),
             "final_equity": final,
-            "total_commission": bank[F_COMM].copy(),
-            "fills": bank[F_FILLS].astype(np.int64),
-            "open_position": bank[F_POS].copy(),
+            "total_commission": bank[Field.COMMISSION].copy(),
+            "fills": bank[Field.FILLS].astype(np.int64),
+            "open_position": bank[Field.POSITION].copy(),
         }
     code = (trades == 0).astype(np.int64) + 2 * ((n < 2) | ~(std > 0.0)).astype(np.int64)
     out["flags"] = np.array(["", "no_trades", "zero_variance", "no_trades;zero_variance"])[code]
@@ -368,16 +373,16 @@ def finalize(bank: np.ndarray, reg: np.ndarray, final_close: float, bars_per_yea
 def finalize_regimes(reg: np.ndarray, bars_per_year: float) -> dict[str, np.ndarray]:
     """Per-regime metrics, arrays shaped (n_regimes, n_portfolios)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        n = reg[R_BARS]
-        mean = reg[R_SUM] / n
-        var = (reg[R_SUM2] - n * mean * mean) / (n - 1.0)
+        n = reg[RegimeField.BARS]
+        mean = reg[RegimeField.SUM] / n
+        var = (reg[RegimeField.SUM2] - n * mean * mean) / (n - 1.0)
         std = np.sqrt(np.where(var > 0.0, var, 0.0))
-        trades = reg[R_TRADES]
+        trades = reg[RegimeField.TRADES]
         return {
             "bars": n.astype(np.int64),
-            "total_return": np.where(n > 0, reg[R_GROWTH] - 1.0, np.nan),
+            "total_return": np.where(n > 0, reg[RegimeField.GROWTH] - 1.0, np.nan),
             "sharpe": np.where((n > 1) & (std > 0.0), mean / std * math.sqrt(bars_per_year), np.nan),
             "trades": trades.astype(np.int64),
-            "win_rate": np.where(trades > 0, reg[R_WINS] / trades, np.nan),
-            "pnl": reg[R_PNL].copy(),
+            "win_rate": np.where(trades > 0, reg[RegimeField.WINS] / trades, np.nan),
+            "pnl": reg[RegimeField.PNL].copy(),
         }

@@ -19,6 +19,7 @@ import numpy as np
 from containers.data import Universe
 from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernel import load_kernel
+from containers.kernelio import Bars, Books, Combos, Records, Tables
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
 
 from . import budgets
@@ -30,23 +31,19 @@ from .stats.blocks import BlockLayout, BlockSpec, layout
 
 @attrs.frozen(eq=False)
 class KernelTables:
-    """Everything about a plan's services the kernel needs, as numpy arrays (built once per plan)."""
+    """A plan's generated kernel and its service tables (``containers.kernelio.Tables``), built once per plan."""
 
     kernel: object
-    S_kind: np.ndarray
-    S_codes: np.ndarray
-    S_rows: np.ndarray
-    S_mask: np.ndarray
-    C_kind: np.ndarray
-    C_codes: np.ndarray
-    C_rows: np.ndarray
-    C_entry: np.ndarray
-    n_regimes: int
-    R_codes: np.ndarray
-    R_off: np.ndarray
-    P: np.ndarray
-    E: np.ndarray
+    tables: Tables
     regime_names: tuple  # per classifier entry
+
+    @property
+    def n_regimes(self) -> int:
+        return self.tables.n_regimes
+
+    @property
+    def P(self) -> np.ndarray:  # noqa: N802 - the portfolio settings rows
+        return self.tables.portfolio
 
 
 def _unique_specs(spaces):
@@ -107,8 +104,7 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
     r_codes = _stack_codes(plan.risk)
     r_off = np.array([sp.offset for sp in plan.risk] or [0], dtype=np.int64)
     kernel = load_kernel(s_specs, c_specs, validators, ks, kc if plan.classifiers else 0)
-    return KernelTables(
-        kernel,
+    tables = Tables(
         s_kind,
         np.ascontiguousarray(s_codes),
         s_rows,
@@ -118,12 +114,12 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
         c_rows,
         c_entry,
         int(n_regimes),
-        r_codes,
+        np.ascontiguousarray(r_codes),
         r_off,
         np.ascontiguousarray(plan.portfolio.codes),
         np.ascontiguousarray(plan.execution.codes),
-        names,
     )
+    return KernelTables(kernel, tables, names)
 
 
 @attrs.define
@@ -208,6 +204,7 @@ def simulate(
     )
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
+    combos = Combos(cs, cc, cr, cp, ce)
     chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, budgets.HUB_BUDGET_BYTES), t_last + 1)
     per_combo = budgets.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
     cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
@@ -219,8 +216,10 @@ def simulate(
     block[hub.n_rows] = np.nan
     start_col = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=np.int64)
+    books = Books(bank, reg, start_col, done)
     lay = layout(universe.timestamps, t_first, t_last, blocks, universe.bars_per_day) if blocks else None
     bret = np.zeros((n, lay.n)) if lay is not None else np.zeros((1, 1))
+    rec_blk = lay is not None
     blk_all = lay.of_bar if lay is not None else np.zeros(t_last + 1, dtype=np.int64)
     collected: list = []
     prev_range = 0.0
@@ -242,43 +241,13 @@ def simulate(
             while True:
                 try:
                     tables.kernel(
-                        B,
-                        t0,
-                        prev_range,
-                        t_first,
-                        t_last,
-                        tables.S_kind,
-                        tables.S_codes,
-                        tables.S_rows,
-                        tables.S_mask,
-                        tables.C_kind,
-                        tables.C_codes,
-                        tables.C_rows,
-                        tables.C_entry,
-                        tables.n_regimes,
-                        tables.R_codes,
-                        tables.R_off,
-                        tables.P,
-                        tables.E,
-                        cs,
-                        cc,
-                        cr,
-                        cp,
-                        ce,
-                        bank,
-                        reg,
-                        start_col,
-                        done,
-                        ev,
-                        ev_n,
-                        cap,
-                        record_events,
-                        eq_chunk,
-                        record_equity,
-                        blk_all[t0:t1],
-                        bret,
-                        lay is not None,
-                        STOP,
+                        Bars(B, t0, prev_range, t_first, t_last),
+                        tables.tables,
+                        combos,
+                        books,
+                        Records(
+                            ev, ev_n, cap, record_events, eq_chunk, record_equity, blk_all[t0:t1], bret, rec_blk, STOP
+                        ),
                     )
                 except Exception as exc:  # a service raised inside the compiled loop (a plugin, at some bar)
                     raise _service_failure(plan, B, hub, t0, t1, exc) from None

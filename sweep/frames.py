@@ -7,7 +7,7 @@ import polars as pl
 
 from containers.data import Universe
 from containers.metrics import METRICS
-from containers.portfolio import EV_COLUMNS, EVENT_NAMES, F_AVG, F_POS, F_T_COMM, F_T_ENTRY_BAR, F_T_REGIME
+from containers.portfolio import EV_COLUMNS, EVENT_NAMES, open_positions
 
 from .expander import Plan, Space, entry_rows
 
@@ -152,8 +152,8 @@ def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names
         for m, arr in regimes.items():
             data[REGIME_COLUMNS.get(m, m)] = arr[k][valid]
         if bank is not None:
-            is_open = (bank[F_POS] != 0.0) & (bank[F_T_REGIME].astype(np.int64) == k)
-            data["open_entered"] = is_open[valid]
+            held = open_positions(bank)
+            data["open_entered"] = ((held.position != 0.0) & (held.regime == k))[valid]
         frames.append(pl.DataFrame(data))
     return pl.concat(frames) if frames else pl.DataFrame()
 
@@ -215,13 +215,14 @@ def trades_frame(
             )
         )
     if bank is not None and ids is not None:
-        open_ = np.flatnonzero(bank[F_POS] != 0.0)
+        held = open_positions(bank)
+        open_ = np.flatnonzero(held.position != 0.0)
         if open_.size:
-            pos = bank[F_POS, open_]
-            avg = bank[F_AVG, open_]
+            pos = held.position[open_]
+            avg = held.avg_price[open_]
             last = universe.close[t_last]
-            entry = bank[F_T_ENTRY_BAR, open_].astype(np.int64)
-            pnl = (last - avg) * pos - bank[F_T_COMM, open_]  # marked at the last close, net of commission so far
+            entry = held.entry_bar[open_]
+            pnl = (last - avg) * pos - held.commission[open_]  # marked at the last close, net of commission so far
             rows.append(
                 pl.DataFrame(
                     {
@@ -237,10 +238,10 @@ def trades_frame(
                         "quantity": np.abs(pos),
                         "entry_price": avg,
                         "exit_price": pl.Series([None] * open_.size, dtype=pl.Float64),
-                        "commission": bank[F_T_COMM, open_],
+                        "commission": held.commission[open_],
                         "pnl": pnl,
                         "return": pnl / (np.abs(pos) * avg),
-                        "regime": bank[F_T_REGIME, open_].astype(np.int64),
+                        "regime": held.regime[open_],
                     }
                 )
             )

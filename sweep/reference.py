@@ -25,7 +25,7 @@ from containers.naive import (
     RiskContainer,
     StrategyContainer,
 )
-from containers.portfolio import F_AVG, F_POS, F_T_COMM, F_T_ENTRY_BAR, F_T_REGIME, N_FIELDS
+from containers.portfolio import OpenPositions, bank_of_positions
 
 from .engine import SimResult, scoring_range
 from .expander import Plan
@@ -229,15 +229,16 @@ def reference_simulate(
             batch = (np.array(owner, dtype=np.int64), np.array(rows, dtype=np.float64))
             (on_events(*batch) if on_events else events.append(batch))
     equity = np.array([p.equity_curve for p in run.portfolios]) if record_equity else None
-    bank = np.zeros((N_FIELDS, len(run.portfolios)))
-    for k, p in enumerate(run.portfolios):
-        bank[F_POS, k], bank[F_AVG, k] = p.pos, p.avg
-        if p.trade is not None:
-            bank[F_T_ENTRY_BAR, k], bank[F_T_COMM, k], bank[F_T_REGIME, k] = (
-                p.trade["entry_bar"],
-                p.trade["commission"],
-                p.trade["regime"],
-            )
+    trades = [p.trade or {} for p in run.portfolios]
+    bank = bank_of_positions(
+        OpenPositions(
+            np.array([p.pos for p in run.portfolios]),
+            np.array([p.avg for p in run.portfolios]),
+            np.array([t.get("entry_bar", 0) for t in trades], dtype=np.int64),
+            np.array([t.get("commission", 0.0) for t in trades]),
+            np.array([t.get("regime", 0) for t in trades], dtype=np.int64),
+        )
+    )
     lay = bret = None
     if blocks is not None:
         # return of each block: equity at its last bar / equity at the previous block's last bar - 1

@@ -472,6 +472,8 @@ def run(
         log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
     for w in warnings:
         log.note(f"warning: {w}")
+    prog = Progress(1, label=cfg.name, enabled=False)
+    state = _Run(cfg, plan, universes, None, engine, prog, threads)  # checks keep: before a folder exists
     store = None
     if cfg.tracing.results_storage == "disk":
         try:
@@ -497,12 +499,11 @@ def run(
             return existing
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    prog = Progress(1, label=cfg.name, enabled=False)
-    state = _Run(cfg, plan, universes, store, engine, prog, threads)
-    total = state.work()
-    prog = state.progress = Progress(total, label=cfg.name, enabled=progress)
+    state.store = store
     results: dict[str, dict] = {}
-    try:
+    try:  # from here on the run folder exists: any way out records why (failed, interrupted) or completes
+        total = state.work()
+        prog = state.progress = Progress(total, label=cfg.name, enabled=progress)
         with interruptible():
             _run_phases(state, store, phase_list, results, plan, cfg, universes, prog)
         if store is not None:
