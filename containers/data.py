@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import polars as pl
 
-from sweep.errors import DataError
+from services.errors import DataError
 
 from . import synthetic
 

@@ -23,13 +23,15 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
+from services.errors import ConfigError, PluginError
 from services.featurespec import BAR_COLUMNS, FeatureNode, parse_feature
+from services.limits import STATE_BUDGET_BYTES
 from services.params import duration_to_bars
 from services.registry import IndicatorSpec, indicator_registry
-from sweep.errors import ConfigError, PluginError
+
+from . import indicators  # noqa: F401  (registers the built-in indicator kernels the hub computes)
 
 N_BAR_ROWS = len(BAR_COLUMNS)
-STATE_BUDGET_BYTES = 1 * 2**30  # streaming state of all features together
 
 
 @attrs.define

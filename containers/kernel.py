@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from sweep.errors import PluginError
+from services.errors import PluginError
 
 TEMPLATE_VERSION = "12"
 # files whose content the compiled kernel depends on (with the generated services, they make its key)

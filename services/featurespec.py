@@ -131,7 +131,7 @@ def parse_feature(text: str, indicators=None) -> FeatureNode:
     ``indicators`` maps names to IndicatorSpec; by default the global registry.
     """
     if indicators is None:
-        from .registry import indicator_registry
+        from .catalog import indicator_registry
 
         indicators = indicator_registry()
     return _resolve(parse_raw(text), indicators, text)
@@ -155,7 +155,7 @@ def _resolve(tree, indicators, text) -> FeatureNode:
         raise FeatureSpecError(f"{name!r} is a bar column, not an indicator, in {text!r}")
     spec = indicators.get(name)
     if spec is None:
-        from sweep.errors import did_you_mean
+        from services.errors import did_you_mean
 
         raise FeatureSpecError(
             f"unknown indicator {name!r} in feature spec {text!r}{did_you_mean(name, indicators)}; "

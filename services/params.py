@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from sweep.errors import ConfigError, did_you_mean
+from services.errors import ConfigError, did_you_mean
 
 KINDS = ("int", "float", "bool", "choice", "duration")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhmb]?)\s*$")

@@ -34,15 +34,10 @@ from typing import Any
 
 import attrs
 
-from sweep.errors import PluginError, did_you_mean
+from services.errors import PluginError, did_you_mean
 
+from .catalog import _REGISTRY, ROLE_TITLES, ROLES, indicator_registry, registry, unregister  # noqa: F401
 from .params import Param
-
-ROLES = ("strategy", "classifier", "risk", "indicator")
-ROLE_TITLES = {"strategy": "strategy", "classifier": "classifier", "risk": "risk validator", "indicator": "indicator"}
-
-_REGISTRY: dict[str, dict[str, Any]] = {role: {} for role in ROLES}
-_BUILTINS_LOADED = False
 
 
 def _is_numba(func: Any) -> bool:
@@ -169,7 +164,6 @@ def _code_of(spec: Any):
 
 
 def _register(role: str, spec: Any, replace: bool) -> None:
-    load_builtins()  # built-ins first, so a plugin cannot shadow one by import order
     table = _REGISTRY[role]
     old = table.get(spec.name)
     # the same function imported again (re-import, or the same file under another module name) re-registers
@@ -319,40 +313,12 @@ def indicator(
 # ---------------------------------------------------------------- lookups
 
 
-def load_builtins() -> None:
-    """Import the built-in services and indicators (idempotent)."""
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    importlib.import_module("containers.indicators")
-    importlib.import_module("services.strategies")
-    importlib.import_module("services.classifiers")
-    importlib.import_module("services.risk")
-
-
-def registry(role: str) -> dict[str, Any]:
-    """All registered services of one role, by name."""
-    load_builtins()
-    return _REGISTRY[role]
-
-
-def indicator_registry() -> dict[str, IndicatorSpec]:
-    return registry("indicator")
-
-
-def unregister(role: str, name: str) -> None:
-    """Remove a registration (for tests and interactive use)."""
-    _REGISTRY[role].pop(name, None)
-
-
 def load_plugin(ref: str, base_dir: str | Path | None = None):
     """Import a plugin module by dotted name or by path to a ``.py`` file.
 
     Relative file paths are tried against ``base_dir`` (the config's folder)
     and the current directory; module names are also searched there.
     """
-    load_builtins()
     ref = str(ref).strip()
     candidates = []
     if ref.endswith(".py") or "/" in ref or "\\" in ref:

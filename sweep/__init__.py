@@ -16,17 +16,17 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ConfigError": "sweep.errors",
-    "DataError": "sweep.errors",
-    "PluginError": "sweep.errors",
-    "SweepError": "sweep.errors",
+    "ConfigError": "services.errors",
+    "DataError": "services.errors",
+    "PluginError": "services.errors",
+    "SweepError": "services.errors",
     "SweepConfig": "sweep.config",
     "load_config": "sweep.config",
     "Plan": "sweep.expander",
     "expand": "sweep.expander",
     "run": "sweep.runner",
     "RunResult": "sweep.results",
-    "open_results": "sweep.results",
+    "open_results": "sweep.runner",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -2,7 +2,7 @@ import os
 import signal
 import sys
 
-from .errors import Terminated
+from services.errors import Terminated
 
 
 def _terminate(signum, frame):

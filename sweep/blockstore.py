@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .results import write_parquet
+from services.limits import PART_ROWS
 
-PART_ROWS = 2_000_000  # rows (combination-blocks) per part file: 40 MB of columns at most
+from .results import write_parquet
 
 
 class BlockShard:

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from .errors import ConfigError, SweepError, Terminated
+from services.errors import ConfigError, SweepError, Terminated
 
 
 def _fmt_bytes(n: int) -> str:
@@ -125,8 +125,10 @@ def cmd_expand(args) -> int:
 def cmd_services(args) -> int:
     from services.registry import registry
 
+    from .builtins import load as load_builtins
     from .config import load_plugins
 
+    load_builtins()
     load_plugins(args.plugins or (), path=("--plugins",))
     roles = ["strategy", "classifier", "risk"] + (["indicator"] if args.indicators else [])
     titles = {
@@ -156,10 +158,12 @@ def cmd_check(args) -> int:
     import time
 
     from services.registry import ROLES, registry
-    from services.testing import CHECKS, check, find
 
+    from .builtins import load as load_builtins
     from .config import load_plugins
+    from .kit.properties import CHECKS, check, find
 
+    load_builtins()
     load_plugins(args.plugins or (), path=("--plugins",))
     if args.names:
         targets = []
@@ -271,7 +275,7 @@ def print_phases(res, top: int) -> None:
 
 def cmd_results(args) -> int:
     from .cli_format import format_table, varying
-    from .results import open_results
+    from .runner import open_results
 
     res = open_results(args.dir)
     status = res.manifest.get("status")

@@ -24,10 +24,12 @@ import attrs
 
 from containers.settings import EXECUTION_PARAMS, PORTFOLIO_PARAMS, SHORTHANDS
 from patterns import PatternError, load_patterns
+from services.errors import ConfigError, PluginError, check_keys, did_you_mean
+from services.limits import DEFAULT_MAX_COMBINATIONS, MAX_NAME_CHARS
 from services.params import Param
 from services.registry import ServiceSpec, load_plugin, resolve
-from services.verify import verify_service
 
+from .builtins import load as load_builtins
 from .config_data import DataConfig, parse_data
 from .config_sections import (
     TRACING_KEYS,
@@ -44,8 +46,8 @@ from .config_sections import (
     _parse_workflow,
 )
 from .constraints import Constraint, ConstraintSyntaxError
-from .errors import ConfigError, PluginError, check_keys, did_you_mean
 from .grid import Axis, parse_axis
+from .kit.verify import verify_service
 from .yamlio import LineMap, load_yaml
 
 TOP_KEYS = (
@@ -83,8 +85,7 @@ ENTRY_KEYS = {
     "risk": ("type", "name", "parameters", "constraints"),
 }
 SECTION = {"strategy": "strategies", "classifier": "classifiers", "risk": "risk"}
-DEFAULT_MAX_COMBINATIONS = 5_000_000
-NAME_CHARS = 100
+NAME_CHARS = MAX_NAME_CHARS
 NAME = re.compile(rf"^[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{NAME_CHARS - 1}}}$")
 
 
@@ -409,6 +410,7 @@ def load_config(source: str | Path | dict | SweepConfig, *, max_combinations: in
     """
     if isinstance(source, SweepConfig):
         return source
+    load_builtins()
     if isinstance(source, dict):
         raw, lines, src, base_dir = source, LineMap(None), None, Path.cwd()
     else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError, check_keys
+from services.errors import ConfigError, check_keys
 
 DATA_KEYS = ("path", "paths", "symbols", "start", "end", "timeframe", "synthetic", "symbol_column")
 SYNTHETIC_KEYS = ("bars", "seed", "symbols", "timeframe", "start", "price", "drift", "volatility", "regimes")

@@ -7,8 +7,9 @@ from typing import Any
 import attrs
 
 from containers.metrics import METRICS, OBJECTIVE_DEFAULT
+from services.errors import ConfigError, check_keys, did_you_mean
+from services.limits import MAX_PARTITIONS, MAX_REPS, MIN_REPS
 
-from .errors import ConfigError, check_keys, did_you_mean
 from .stats.blocks import BlockSpec, BlockSpecError, parse_block
 
 EVENT_TYPES = ("FILL", "POSITION_OPEN", "POSITION_CLOSE", "PORTFOLIO_UPDATE", "SIGNAL")
@@ -39,8 +40,6 @@ class Objective:
 
 
 OVERFITTING_KEYS = ("enabled", "block", "partitions", "reps", "bootstrap_block", "seed")
-MIN_REPS, MAX_REPS = 100, 20_000
-MAX_PARTITIONS = 32
 DEFAULT_MIN_TRADES = 10
 
 

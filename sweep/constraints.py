@@ -23,6 +23,8 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
+from services.limits import MAX_CONSTRAINT_CHARS as MAX_CHARS
+
 _CMP = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
@@ -44,7 +46,6 @@ _FUNCS = {"abs": np.abs, "min": np.minimum, "max": np.maximum}
 _CONSTS = {"true": True, "false": False, "True": True, "False": False}
 
 
-MAX_CHARS = 500  # a constraint longer than this is not a constraint anyone meant to write
 
 
 class ConstraintSyntaxError(ValueError):
@@ -144,7 +145,7 @@ def _check(node, kinds, names, text):
         if node.id in _CONSTS:
             return
         if node.id not in kinds:
-            from .errors import did_you_mean
+            from services.errors import did_you_mean
 
             raise ConstraintSyntaxError(
                 f"{text!r} names {node.id!r}, which is not a parameter of this entry{did_you_mean(node.id, kinds)}; "

@@ -21,9 +21,9 @@ from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernel import load_kernel
 from containers.kernelio import Bars, Books, Combos, Records, Tables
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
+from services import limits
+from services.errors import DataError, PluginError
 
-from . import budgets
-from .errors import DataError, PluginError
 from .expander import Plan, entry_rows
 from .interrupts import STOP
 from .stats.blocks import BlockLayout, BlockSpec, layout
@@ -205,8 +205,8 @@ def simulate(
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
     combos = Combos(cs, cc, cr, cp, ce)
-    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, budgets.HUB_BUDGET_BYTES), t_last + 1)
-    per_combo = budgets.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
+    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, limits.HUB_BUDGET_BYTES), t_last + 1)
+    per_combo = limits.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
     cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
     ev = np.zeros((n if record_events else 1, cap, N_EV))
     ev_n = np.zeros(n if record_events else 1, dtype=np.int64)
@@ -280,7 +280,8 @@ def simulate(
 def _service_failure(plan: Plan, block: np.ndarray, hub: FeatureHub, t0: int, t1: int, exc: Exception):
     """A PluginError for an exception raised in the fused kernel: which plugin, at which bar, if it can be found."""
     from services.causality import PropertyFailure
-    from services.streaming_checks import bounds_checked, service_bar_error
+
+    from .kit.streaming import bounds_checked, service_bar_error
 
     for sp in (*plan.strategies, *plan.classifiers):
         spec = sp.entry.spec
@@ -311,10 +312,10 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = Non
     as the HMM).  Returns None when it would not fit: they stream as usual.
     """
     hub = FeatureHub(plan.features, universe.bars_per_day)
-    if hub.n_rows * universe.n * 8 > (budgets.FEATURE_CACHE_BYTES if budget_bytes is None else budget_bytes):
+    if hub.n_rows * universe.n * 8 > (limits.FEATURE_CACHE_BYTES if budget_bytes is None else budget_bytes):
         return None
     out = np.empty((hub.n_rows, universe.n))
-    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, budgets.HUB_BUDGET_BYTES // 4)
+    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, limits.HUB_BUDGET_BYTES // 4)
     block = np.empty((hub.n_rows, chunk))
     for t0 in range(0, universe.n, chunk):
         t1 = min(universe.n, t0 + chunk)

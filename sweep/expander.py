@@ -28,16 +28,16 @@ import attrs
 import numpy as np
 
 from patterns import load_patterns
+from services import limits
+from services.errors import ConfigError
 from services.featurespec import FeatureNode, FeatureSpecError, parse_feature
 from services.state import N_STATE
 
-from . import budgets
 from .config import ServiceEntry, SettingsGrid, SweepConfig, load_config
-from .errors import ConfigError
 from .grid import Axis
 from .topology import ContainerPlan, build_plans, reduction
 
-MATERIALISE_LIMIT = budgets.MATERIALISE_LIMIT
+MATERIALISE_LIMIT = limits.MATERIALISE_LIMIT
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -423,11 +423,11 @@ class Plan:
         n_sym = max(1, len(cfg.data.synthetic.symbols) if cfg.data.synthetic else len(cfg.data.files))
         hub_cols = 6 + sum(_n_outputs(node) for node in self.feature_nodes.values())
         n_regimes = max([len(s.entry.spec.regimes) for s in self.classifiers] or [1])
-        chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, budgets.HUB_BUDGET_BYTES // (hub_cols * 8)))
+        chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, limits.HUB_BUDGET_BYTES // (hub_cols * 8)))
         cache = hub_cols * n_bars * 8
-        cache = cache if cache <= budgets.FEATURE_CACHE_BYTES else 0
+        cache = cache if cache <= limits.FEATURE_CACHE_BYTES else 0
         per_combo_state = (N_STATE + 40 + 8 * n_regimes) * 8
-        event_budget = min(budgets.EVENT_BUDGET_BYTES, n * 256 * 64)
+        event_budget = min(limits.EVENT_BUDGET_BYTES, n * 256 * 64)
         metric_cols = 20 + 6 * n_regimes + sum(len(s.axes) for s in (*self.strategies, *self.classifiers, *self.risk))
         parts = {
             "bars": n_bars * 6 * 8,
@@ -440,14 +440,12 @@ class Plan:
             "indicator_state": self.state_estimate(),
         }
         if cfg.workflow.type == "monte_carlo":
-            from .montecarlo import BATCH_CELLS
-
-            parts["monte_carlo"] = BATCH_CELLS * 8 * 4  # draws, paths and running peaks of one batch
+            parts["monte_carlo"] = limits.MC_BATCH_CELLS * 8 * 4  # draws, paths and running peaks of one batch
         if cfg.overfitting.enabled and n_bars:
             from .overfitting import chunk_rows
 
             blocks = self.block_estimate()
-            shard = min(n, budgets.shard_size(n_bars, blocks))
+            shard = min(n, limits.shard_size(n_bars, blocks))
             rows = min(n, chunk_rows(blocks))
             of = cfg.overfitting
             # one shard's block returns (kernel array, its frame, the Parquet write) and the luck statistics:

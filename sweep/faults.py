@@ -17,7 +17,7 @@ import errno
 import os
 import signal
 
-from .errors import SweepError
+from services.errors import SweepError
 
 _KILL_AT = int(os.environ.get("SWEEP_KILL_AT", "0") or 0)
 _LOG = os.environ.get("SWEEP_CHECKPOINT_LOG")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from containers.feature_hub import STATE_BUDGET_BYTES, resolve_params
+from containers.feature_hub import resolve_params
+from services.errors import ConfigError, format_path
 from services.featurespec import parse_feature
+from services.limits import STATE_BUDGET_BYTES
 from services.registry import indicator_registry
-
-from .errors import ConfigError, format_path
 
 
 def feature_cost(text: str, bars_per_day: float, memo: dict) -> tuple[int, int]:

@@ -23,9 +23,8 @@ from typing import Any
 
 import attrs
 
+from services.errors import ConfigError, did_you_mean
 from services.params import Param
-
-from .errors import ConfigError, did_you_mean
 
 RANGE_KEYS = ("start", "stop", "step")
 

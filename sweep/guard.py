@@ -19,13 +19,11 @@ import numpy as np
 
 from containers.feature_hub import FeatureHub
 from services.causality import PropertyFailure
+from services.errors import PluginError, SweepError, format_path
 from services.featurespec import parse_feature
-from services.streaming_checks import bounds_checked, indicator_leak, kernel_for, service_bar_error
+from services.limits import GUARD_BARS, GUARD_SERVICE_SAMPLES
 
-from .errors import PluginError, SweepError, format_path
-
-GUARD_BARS = 20_000  # bars of each symbol the check runs on
-SERVICE_SAMPLES = 8  # parameter sets per plugin strategy/classifier entry
+from .kit.streaming import bounds_checked, indicator_leak, kernel_for, service_bar_error
 
 
 class LookaheadError(SweepError, ValueError):
@@ -112,7 +110,7 @@ def check_run(plan, universes) -> dict:
         for sp in services:
             spec = sp.entry.spec
             call = bounds_checked(spec.func)
-            rows = np.unique(np.linspace(0, sp.n - 1, min(sp.n, SERVICE_SAMPLES)).astype(np.int64))
+            rows = np.unique(np.linspace(0, sp.n - 1, min(sp.n, GUARD_SERVICE_SAMPLES)).astype(np.int64))
             for r in rows:
                 fi = sp.feature_index[r] if sp.feature_index is not None else np.zeros(0, np.int64)
                 feats = np.ascontiguousarray(block[[hub_all.row_of(plan.features[k]) for k in fi if k >= 0]])

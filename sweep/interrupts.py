@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from .errors import Terminated
+from services.errors import Terminated
 
 STOP = np.zeros(1, dtype=np.int64)  # 1: stop as soon as possible (read by kernels)
 __all__ = ["STOP", "Terminated", "interruptible"]

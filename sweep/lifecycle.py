@@ -14,19 +14,20 @@ from pathlib import Path
 
 import numba
 
-from . import budgets
-from .errors import ConfigError
+from services import limits
+from services.errors import ConfigError
+
 from .interrupts import Terminated
 from .manifest import raw_config, versions
-from .results import RunStore, open_results, write_json
+from .results import RunStore, write_json
 
 
 def layout_settings() -> dict:
     """Settings that decide which combinations land in which shard (a resume must use the same)."""
     return {
-        "shard_work": budgets.SHARD_WORK,
-        "min_shard": budgets.MIN_SHARD,
-        "block_budget_bytes": budgets.BLOCK_BUDGET_BYTES,
+        "shard_work": limits.SHARD_WORK,
+        "min_shard": limits.MIN_SHARD,
+        "block_budget_bytes": limits.BLOCK_BUDGET_BYTES,
     }
 
 
@@ -56,13 +57,13 @@ def results_root(cfg, results_dir) -> Path:
 
 
 def open_store(cfg, plan, universes, key: str, *, engine, threads, phase_list, results_dir, resume, force, log, extra):
-    """(store, None) to run into, or (None, RunResult) when this exact run is already complete."""
+    """(store, None) to run into, or (None, its folder) when this exact run is already complete."""
     root = results_root(cfg, results_dir)
     found = RunStore.find(root, cfg.name, key)
     done = [s for s in found if s.complete]
     if done and not force:
         log.note(f"already computed (same config, data and code): {done[0].path}  (use --force to recompute)")
-        return None, open_results(done[0].path)
+        return None, done[0].path
     unfinished = [s for s in found if not s.complete]
     store = None
     if resume:

@@ -24,9 +24,11 @@ import math
 import numpy as np
 import polars as pl
 
+from services.limits import MC_BATCH_CELLS
+
 from .frames import collected_events_frame, trades_frame
 
-BATCH_CELLS = 4_000_000  # draws held at once (32 MB of float64)
+BATCH_CELLS = MC_BATCH_CELLS
 QUANTILES = (5, 50, 95)
 
 

@@ -28,12 +28,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from services.limits import LUCK_CHUNK_BYTES, MIN_LUCK_BLOCKS
+
 from .stats.cscv import partition_bounds, partition_sums, pbo
 from .stats.dsr import expected_max_sharpe, probabilistic_sharpe, row_moments
 from .stats.spa import SPAStream
 
-MIN_BLOCKS = 10  # a block may be at most a tenth of the data
-CHUNK_BYTES = 32 * 2**20  # block returns held per chunk of the streamed statistics (a few copies are made)
+MIN_BLOCKS = MIN_LUCK_BLOCKS
+CHUNK_BYTES = LUCK_CHUNK_BYTES
 DSR_PASS, PBO_PASS, SPA_PASS = 0.95, 0.05, 0.05
 HIST_BINS = 24
 

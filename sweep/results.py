@@ -31,8 +31,8 @@ import numpy as np
 import polars as pl
 
 from containers.metrics import METRICS
+from services.errors import SweepError
 
-from .errors import SweepError
 from .faults import checkpoint, polars_os_error
 from .summary import ranked
 
@@ -400,18 +400,19 @@ def _status_of(run_dir: Path) -> str | None:
         return None
 
 
-def open_results(path: str | Path) -> RunResult:
+def open_results(path: str | Path, replay=None) -> RunResult:
     """Open a results folder: a run folder, or a sweep folder (its newest complete run).
 
-    Trades and equity of combinations that were not kept are replayed from
-    the manifest's config on request.
+    ``replay(manifest, run_dir, table, combo_id, symbol, phase)`` recomputes the
+    trades or equity of a combination that was not kept (``sweep.open_results``
+    passes the runner's); without it such requests return empty tables.
     """
     p = Path(path)
     if not (p / "manifest.json").is_file():
         runs = sorted((d for d in p.iterdir() if (d / "manifest.json").is_file()), reverse=True) if p.is_dir() else []
         done = [d for d in runs if _status_of(d) == "complete"]
         if not (done or runs):
-            from .errors import ConfigError
+            from services.errors import ConfigError
 
             raise ConfigError("<results>", f"no results in {str(p)!r}", fix="pass a folder written by `sweep run`")
         p = (done or runs)[0]
@@ -423,17 +424,15 @@ def open_results(path: str | Path) -> RunResult:
         phases[name]["summary"] = d / "phase_summary.json"
     obj = manifest.get("config", {}).get("objective", {"metric": "sharpe", "direction": "max"})
 
-    def replay(name, combo_id, symbol, phase):
-        from .runner import replay_combination
-
-        return replay_combination(manifest, p, name, combo_id, symbol, phase)
+    def replayed(name, combo_id, symbol, phase):
+        return replay(manifest, p, name, combo_id, symbol, phase)
 
     return RunResult(
         p,
         phases,
         (obj["metric"], obj["direction"]),
         manifest.get("main_phase", "backtest"),
-        replay=replay,
+        replay=replayed if replay is not None else None,
         manifest=manifest,
         min_trades=manifest.get("config", {}).get("min_trades", 0),
     )

@@ -26,12 +26,13 @@ import polars as pl
 from containers.data import Universe, frequency, load_universes
 from containers.events import EventBus, Tracer
 from containers.feature_hub import FeatureHub
+from services.errors import ConfigError, SweepError
+from services.limits import shard_size
 
+from . import results
 from .blockstore import BlockShard, lazy_table
-from .budgets import shard_size
 from .config import SweepConfig, load_config
 from .engine import build_tables, feature_block, scoring_range, simulate
-from .errors import ConfigError, SweepError
 from .expander import Plan, expand
 from .faults import storage_error
 from .feature_limits import check_features
@@ -496,7 +497,7 @@ def run(
         except OSError as exc:
             raise storage_error(exc, "creating the run folder") from None
         if existing is not None:
-            return existing
+            return open_results(existing)
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     state.store = store
@@ -620,6 +621,16 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
             frames.append(trades_frame(ev, wu, bank=res.bank, ids=ids, t_last=res.t_last))
     frames = [f for f in frames if f.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def open_results(path) -> RunResult:
+    """Open a results folder (a run, or a sweep folder: its newest complete run); trades and equity of any
+    combination are replayed from the manifest's config when they were not kept.
+
+    Example:
+        >>> res = sweep.open_results("results/quickstart")   # doctest: +SKIP
+    """
+    return results.open_results(path, replay=replay_combination)
 
 
 def replay_combination(manifest: dict, path: Path, what: str, combo_id: int, symbol: str | None, phase: str):

@@ -70,7 +70,7 @@ def phases_for(cfg: SweepConfig, n_bars: int) -> list[Phase]:
             k += 1
             s += step
         if not trains:
-            from .errors import ConfigError
+            from services.errors import ConfigError
 
             raise ConfigError(
                 ("workflow",),

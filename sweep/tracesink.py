@@ -17,11 +17,12 @@ import polars as pl
 
 from containers.data import Universe
 from containers.events import Tracer
+from services import limits
 
 from .frames import trades_frame
 from .results import atomic_path
 
-FLUSH_ROWS = 1_000_000
+FLUSH_ROWS = limits.FLUSH_ROWS  # tests lower it
 
 
 def _atomic_sink(frames: list, path: Path) -> None:

@@ -16,11 +16,10 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-
-MAX_NODES = 200_000  # values in the config once aliases are expanded
-MAX_DEPTH = 64  # levels of nesting
-MAX_BYTES = 2 * 2**20  # size of a config file
+from services.errors import ConfigError
+from services.limits import MAX_YAML_BYTES as MAX_BYTES
+from services.limits import MAX_YAML_DEPTH as MAX_DEPTH
+from services.limits import MAX_YAML_NODES as MAX_NODES
 
 
 class _Loader(yaml.SafeLoader):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from services.causality import find_leak, long_series
-from services.testing import check, find
 from sweep.cli import main
+from sweep.kit.properties import check, find
 
 PLUGIN = str(Path(__file__).parent / "plugins" / "leaky_plugins.py")
 
@@ -50,7 +50,7 @@ def test_long_series_cover_levels_flats_gaps_and_patterns():
 
 @pytest.mark.parametrize("name", sorted(PLANTED))
 def test_find_leak_names_the_bar_and_the_reach(leaky, name):
-    from services.streaming_checks import indicator_leak
+    from sweep.kit.streaming import indicator_leak
 
     spec = leaky[name]
     params = np.array([float(p.default) for p in spec.params])
@@ -69,7 +69,7 @@ def test_find_leak_names_the_bar_and_the_reach(leaky, name):
 
 def test_builtins_are_streaming_equivalent():
     from services.registry import indicator_registry
-    from services.streaming_checks import indicator_leak
+    from sweep.kit.streaming import indicator_leak
 
     for name, spec in sorted(indicator_registry().items()):
         if not spec.builtin:

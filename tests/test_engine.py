@@ -171,7 +171,7 @@ def test_subsets_and_order_do_not_change_results(grid):
 
 def test_small_event_buffers_give_the_same_events(grid, monkeypatch):
     plan, u, base = grid
-    monkeypatch.setattr(engine_mod.budgets, "EVENT_BUDGET_BYTES", 1)  # 16 events per combination per pass
+    monkeypatch.setattr(engine_mod.limits, "EVENT_BUDGET_BYTES", 1)  # 16 events per combination per pass
     small = simulate(plan, u, np.arange(plan.combinations), record_events=True)
     _same(base, small)
 
@@ -212,6 +212,6 @@ def test_block_returns_do_not_depend_on_chunks_events_or_threads(grid, monkeypat
     np.testing.assert_allclose(growth, base.metrics["final_equity"] / 100_000.0, rtol=1e-11)
     for kw in ({"chunk_size": 16}, {"chunk_size": 333, "threads": 1}):
         assert np.array_equal(simulate(plan, u, ids, blocks=BlockSpec(), **kw).block_returns, ref.block_returns)
-    monkeypatch.setattr(engine_mod.budgets, "EVENT_BUDGET_BYTES", 1)
+    monkeypatch.setattr(engine_mod.limits, "EVENT_BUDGET_BYTES", 1)
     small = simulate(plan, u, ids, blocks=BlockSpec(), record_events=True, chunk_size=500)
     assert np.array_equal(small.block_returns, ref.block_returns)

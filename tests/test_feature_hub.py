@@ -7,8 +7,8 @@ import pytest
 
 import sweep
 from containers.feature_hub import FeatureHub, chunk_for
-from services.verify import tiny_bars
 from sweep.errors import ConfigError
+from sweep.kit.verify import tiny_bars
 
 
 def test_dedup_shared_dependencies():

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from containers.feature_hub import FeatureHub, resolve_params
 from services.featurespec import parse_feature
 from services.registry import indicator_registry
-from services.testing import bars
-from services.verify import tiny_bars
+from sweep.kit.properties import bars
+from sweep.kit.verify import tiny_bars
 
 CASES = [
     "sma(close,1)",

@@ -10,9 +10,9 @@ from numba import njit
 import sweep
 from services import strategy
 from services.registry import load_plugin, registry, unregister
-from services.testing import assert_properties, check, find
 from sweep.cli import main
 from sweep.errors import ConfigError, PluginError
+from sweep.kit.properties import assert_properties, check, find
 
 PLUGINS = Path(__file__).parent / "plugins"
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import sweep
 from containers.data import Universe, frequency
 from containers.synthetic import session_timestamps
-from services.testing import bars
 from sweep.engine import simulate
+from sweep.kit.properties import bars
 from sweep.reference import ReferenceRun, reference_simulate
 from sweep.stats.blocks import BlockSpec
 
@@ -171,6 +171,6 @@ def test_reference_containers_are_the_naive_plan():
 
 
 def _fixed_bars():
-    from services.verify import tiny_bars
+    from sweep.kit.verify import tiny_bars
 
     return tiny_bars(300, seed=9)

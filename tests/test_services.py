@@ -7,8 +7,8 @@ import pytest
 
 from services.registry import registry
 from services.state import AVG_PRICE, EQUITY, HIGH_SINCE_ENTRY, PEAK_EQUITY, POSITION
-from services.testing import check
-from services.verify import sample_state
+from sweep.kit.properties import check
+from sweep.kit.verify import sample_state
 
 ALL = [(role, name) for role in ("strategy", "classifier", "risk", "indicator") for name in sorted(registry(role))]
 

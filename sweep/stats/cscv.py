@@ -35,10 +35,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from services.limits import CSCV_MAX_WORK
+
 from ..interrupts import STOP
 
 # splits x (S/2) x combinations above which a seeded subset of splits is used
-MAX_WORK = 2_000_000_000
+MAX_WORK = CSCV_MAX_WORK
 
 
 def partition_bounds(t: int, s: int) -> np.ndarray:

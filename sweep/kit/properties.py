@@ -25,7 +25,7 @@ Checks (each raises ``PropertyFailure`` with a message saying what broke):
 
 Use in your own tests::
 
-    from services.testing import assert_properties
+    from sweep.kit import assert_properties
     def test_fade():
         assert_properties("mymodule:fade")
 """
@@ -40,10 +40,12 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from . import streaming_checks
-from .causality import PropertyFailure
-from .registry import ROLES, IndicatorSpec, ServiceSpec, registry, resolve
-from .state import AVG_PRICE, EQUITY, HIGH_SINCE_ENTRY, LOW_SINCE_ENTRY, N_STATE, PEAK_EQUITY, POSITION
+from services.causality import PropertyFailure
+from services.registry import ROLES, IndicatorSpec, ServiceSpec, registry, resolve
+from services.state import AVG_PRICE, EQUITY, HIGH_SINCE_ENTRY, LOW_SINCE_ENTRY, N_STATE, PEAK_EQUITY, POSITION
+
+from ..builtins import load as load_builtins
+from . import streaming as streaming_checks
 from .verify import call_service, service_features
 
 BARS_PER_DAY = 10.0  # trading days are 10 bars long in the kit, so day-based windows stay small
@@ -426,6 +428,7 @@ def _run(prop, examples: int, seed: int | None, shrink: bool = True) -> None:
 
 def check(obj, *, examples: int = 25, seed: int | None = None, only=None) -> CheckResult:
     """Run every applicable property on a ServiceSpec or IndicatorSpec."""
+    load_builtins()
     kind = "indicator" if isinstance(obj, IndicatorSpec) else obj.role
     results, failures = {}, []
     for name in CHECKS:
@@ -458,6 +461,7 @@ def check(obj, *, examples: int = 25, seed: int | None = None, only=None) -> Che
 
 def find(name: str):
     """Look a service or indicator up by name, ``role:name`` or ``module:function``."""
+    load_builtins()
     role, _, rest = name.partition(":")
     if rest and role in ROLES:
         return registry(role)[rest] if rest in registry(role) else resolve(role, rest)

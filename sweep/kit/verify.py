@@ -13,10 +13,20 @@ import math
 
 import numpy as np
 
-from sweep.errors import PluginError
+from services.errors import PluginError
+from services.registry import ServiceSpec
+from services.state import (
+    AVG_PRICE,
+    EQUITY,
+    HIGH_SINCE_ENTRY,
+    INITIAL_CAPITAL,
+    LOW_SINCE_ENTRY,
+    N_STATE,
+    PEAK_EQUITY,
+    POSITION,
+)
 
-from .registry import ServiceSpec
-from .state import AVG_PRICE, EQUITY, HIGH_SINCE_ENTRY, INITIAL_CAPITAL, LOW_SINCE_ENTRY, N_STATE, PEAK_EQUITY, POSITION
+from ..builtins import load as load_builtins
 
 SMOKE_BARS = 400
 SMOKE_BARS_PER_DAY = 10.0
@@ -105,12 +115,14 @@ def verify_service(spec: ServiceSpec) -> None:
     """Smoke-run a service once (cached per process); raise PluginError naming it on failure."""
     if id(spec) in _VERIFIED:
         return
+    load_builtins()
     p = spec.encode({})
     if spec.role == "risk":
         fn = spec.func
         if not spec.builtin:  # bounds-checked: a read past the state row or the limits is named
-            from .causality import out_of_bounds_index
-            from .streaming_checks import bounds_checked
+            from services.causality import out_of_bounds_index
+
+            from .streaming import bounds_checked
 
             fn = bounds_checked(spec.func)
         for pos in (0.0, 10.0, -10.0):
@@ -140,8 +152,9 @@ def verify_service(spec: ServiceSpec) -> None:
             out = call_service(spec, np.ascontiguousarray(feats[:, t]), p, 0)
             _check_return(spec, out)
         if not spec.builtin:  # every bar through a bounds-checked copy: a read past f or p is named
-            from .causality import PropertyFailure
-            from .streaming_checks import bounds_checked, service_bar_error
+            from services.causality import PropertyFailure
+
+            from .streaming import bounds_checked, service_bar_error
 
             try:
                 service_bar_error(spec, bounds_checked(spec.func), feats, p)

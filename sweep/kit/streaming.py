@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .causality import Leak, PropertyFailure, bounds_checked, find_leak, long_series, out_of_bounds_index
-from .registry import IndicatorSpec, ServiceSpec
+from services.causality import Leak, PropertyFailure, bounds_checked, find_leak, long_series, out_of_bounds_index
+from services.registry import IndicatorSpec, ServiceSpec
 
 INPUT_ROWS = {"open": 0, "high": 1, "low": 2, "close": 3, "volume": 4}
 
