@@ -12,7 +12,7 @@ Example:
     >>> import numpy as np
     >>> bars = np.tile(np.arange(1.0, 11.0), (5, 1))
     >>> block = hub.compute(bars)
-    >>> block[hub.rows[0], 2], hub.warmup
+    >>> float(block[hub.rows[0], 2]), hub.warmup
     (2.0, 4)
 """
 

@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from services.compiled import python_of
 from services.errors import PluginError
 
 TEMPLATE_VERSION = "12"
@@ -95,7 +96,7 @@ def _dispatch(var: str, kind_var: str, calls: list[str], default: str) -> str:
 
 def _import_line(spec, alias: str) -> str:
     fn = spec.func
-    name = fn.py_func.__name__
+    name = python_of(fn).__name__
     module = sys.modules.get(spec.module)
     if module is None or getattr(module, name, None) is not fn:
         raise PluginError(
@@ -107,7 +108,7 @@ def _import_line(spec, alias: str) -> str:
 
 
 def _code_key(spec) -> str:
-    code = spec.func.py_func.__code__
+    code = python_of(spec.func).__code__
     return hashlib.blake2b(code.co_code + repr(code.co_consts).encode(), digest_size=6).hexdigest()
 
 
@@ -160,7 +161,7 @@ def generate_source(strategies, classifiers, validators, ks: int, kc: int) -> tu
         h.update((root / rel).read_bytes())
     for role, specs in (("s", strategies), ("c", classifiers), ("v", validators)):
         for spec in specs:
-            h.update(f"{role}:{spec.module}:{spec.func.py_func.__name__}:{_code_key(spec)};".encode())
+            h.update(f"{role}:{spec.module}:{python_of(spec.func).__name__}:{_code_key(spec)};".encode())
     h.update(f"ks={ks};kc={kc}".encode())
     key = h.hexdigest()
     services = generate_services(strategies, classifiers, validators, ks, kc, key)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from services import state as S
+from services.compiled import python_of
 
 from .events import EventBus
 from .feature_hub import FeatureHub
@@ -60,7 +61,7 @@ class FeatureHubContainer:
 
 class ClassifierContainer:
     def __init__(self, bus, combo, spec, params, rows, n_regimes) -> None:
-        self.bus, self.combo, self.fn = bus, combo, spec.func.py_func
+        self.bus, self.combo, self.fn = bus, combo, python_of(spec.func)
         self.params, self.rows, self.n_regimes = params, rows, n_regimes
         bus.subscribe("FEATURES", self.on_features)
 
@@ -74,7 +75,7 @@ class ClassifierContainer:
 
 class StrategyContainer:
     def __init__(self, bus, combo, spec, params, rows, mask, has_classifier) -> None:
-        self.bus, self.combo, self.fn = bus, combo, spec.func.py_func
+        self.bus, self.combo, self.fn = bus, combo, python_of(spec.func)
         self.params, self.rows, self.mask = params, rows, mask
         if has_classifier:
             bus.subscribe("REGIME", self.on_regime, key=combo)
@@ -97,7 +98,7 @@ class RiskContainer:
 
     def __init__(self, bus, combo, validators) -> None:
         self.bus, self.combo = bus, combo
-        self.chain = [(spec.func.py_func, limits) for spec, limits in validators]
+        self.chain = [(python_of(spec.func), limits) for spec, limits in validators]
         bus.subscribe("ORDER", self.on_order, key=combo)
 
     def on_order(self, order) -> None:

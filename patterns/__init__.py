@@ -18,6 +18,9 @@ HERE = Path(__file__).parent
 SHARINGS = ("shared", "expand", "cascade")
 ROLE_NAMES = ("data", "feature_hub", "execution", "signal_store", "strategy", "classifier", "risk", "portfolio")
 OPTION_KINDS = ("int", "float", "bool", "choice")
+# a phase: its name, which windows it scores (all | train | test, the workflow's split), the phase whose best
+# it trades (uses) and how many (top; default the config's top_k), kind (simulate | resample), when (an option)
+PHASE_KEYS = ("name", "windows", "uses", "top", "kind", "when")
 
 
 class PatternError(ValueError):
@@ -67,6 +70,10 @@ def _pattern_from(data: Any, source: str) -> Pattern:
         roles.append(Role(rname, rule["sharing"], bool(rule.get("stateless", False))))
     if kind == "mode" and not roles:
         raise PatternError(f"{source}: a mode pattern must list its roles")
+    phases = tuple(data.get("phases") or ({"name": name},))
+    for ph in phases:
+        if not isinstance(ph, dict) or not isinstance(ph.get("name"), str) or set(ph) - set(PHASE_KEYS):
+            raise PatternError(f"{source}: a phase is a mapping with `name:` and some of {', '.join(PHASE_KEYS)}")
     options = data.get("options") or {}
     for oname, o in options.items():
         if not isinstance(o, dict) or o.get("kind") not in OPTION_KINDS:
@@ -77,7 +84,7 @@ def _pattern_from(data: Any, source: str) -> Pattern:
         description=str(data.get("description", "")),
         aliases=tuple(data.get("aliases") or ()),
         roles=tuple(roles),
-        phases=tuple(data.get("phases") or ({"name": name},)),
+        phases=phases,
         options=dict(options),
         defaults=dict(data.get("defaults") or {}),
         base_pattern=data.get("base_pattern"),

@@ -29,6 +29,8 @@ import attrs
 import numpy as np
 from numba import njit
 
+from .compiled import jit_disabled, python_of
+
 PRICE_LEVELS = (1.0, 100.0, 300.0, 5000.0)
 SERIES_BARS = 5_000
 LINEAR_REACH = 16  # reaches up to this are found bar by bar, longer ones by doubling and bisection
@@ -109,9 +111,11 @@ def long_series(seed: int = 0, n: int = SERIES_BARS) -> list[tuple[str, np.ndarr
 
 def bounds_checked(fn):
     """A copy of a numba function compiled with bounds checks (cached per function)."""
+    if jit_disabled():  # plain Python checks its bounds already
+        return fn
     key = id(fn)
     if key not in _CHECKED:
-        _CHECKED[key] = njit(boundscheck=True, nogil=True)(fn.py_func)
+        _CHECKED[key] = njit(boundscheck=True, nogil=True)(python_of(fn))
     return _CHECKED[key]
 
 

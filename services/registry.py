@@ -37,15 +37,12 @@ import attrs
 from services.errors import PluginError, did_you_mean
 
 from .catalog import _REGISTRY, ROLE_TITLES, ROLES, indicator_registry, registry, unregister  # noqa: F401
+from .compiled import is_compiled, python_of
 from .params import Param
 
 
 def _is_numba(func: Any) -> bool:
-    try:
-        from numba.core.dispatcher import Dispatcher
-    except ImportError:  # pragma: no cover - numba is a hard dependency
-        return False
-    return isinstance(func, Dispatcher)
+    return is_compiled(func)
 
 
 def _params_tuple(params: Sequence[Param] | None, owner: str) -> tuple[Param, ...]:
@@ -111,7 +108,7 @@ class ServiceSpec:
         """Whether a strategy's code reads its regime argument (else a classifier cannot change its signal)."""
         import dis
 
-        code = self.func.py_func.__code__
+        code = python_of(self.func).__code__
         if self.role != "strategy" or code.co_argcount < 3:
             return False
         name = code.co_varnames[2]
@@ -159,7 +156,7 @@ class IndicatorSpec:
 
 def _code_of(spec: Any):
     fn = getattr(spec, "func", None) or spec.kernel
-    code = fn.py_func.__code__
+    code = python_of(fn).__code__
     return fn.__name__, code.co_code, code.co_consts
 
 
@@ -185,7 +182,7 @@ def _service_decorator(role: str, name, params, features, regimes, doc, replace)
                 f"the {ROLE_TITLES[role]} is not numba-compiled",
                 fix="decorate it with @njit(cache=True, nogil=True) below the registry decorator",
             )
-        py = func.py_func
+        py = python_of(func)
         nargs = len(inspect.signature(py).parameters)
         want = {"strategy": 3, "classifier": 2, "risk": 4}[role]
         if nargs != want:
@@ -267,23 +264,32 @@ def indicator(
 ):
     """Register a streaming indicator kernel ``k(inputs, params, state, out)``.
 
-    Example:
-        >>> @indicator(params=[Int("n", 10, low=1)], state_size=lambda n: n + 2,
-        ...            warmup=lambda n: n - 1)             # doctest: +SKIP
-        ... @njit(cache=True, nogil=True)
-        ... def my_sma(x, p, state, out): ...
+    Example (a running maximum: state holds the maximum so far; NaN inputs are skipped):
+        >>> import math
+        >>> from numba import njit
+        >>> from services.params import Int
+        >>> @indicator(params=[Int("n", 1, low=1)], state_size=lambda n: 1, warmup=lambda n: 0)
+        ... @njit
+        ... def running_max(x, p, s, out):
+        ...     for t in range(x.shape[1]):
+        ...         if not math.isnan(x[0, t]) and (t == 0 and s[0] == 0.0 or x[0, t] > s[0]):
+        ...             s[0] = x[0, t]
+        ...         out[0, t] = s[0]
+        >>> indicator_registry()["running_max"].outputs
+        ('value',)
+        >>> unregister("indicator", "running_max")
     """
 
     def wrap(kernel):
         owner = getattr(kernel, "__name__", repr(kernel))
-        module = getattr(getattr(kernel, "py_func", kernel), "__module__", "?")
+        module = getattr(python_of(kernel), "__module__", "?")
         if not _is_numba(kernel):
             raise PluginError(
                 f"{module}.{owner}",
                 "the indicator kernel is not numba-compiled",
                 fix="decorate it with @njit(cache=True, nogil=True) below @indicator",
             )
-        nargs = len(inspect.signature(kernel.py_func).parameters)
+        nargs = len(inspect.signature(python_of(kernel)).parameters)
         if nargs != 4:
             raise PluginError(
                 f"{module}.{owner}",
@@ -297,7 +303,7 @@ def indicator(
             outputs=tuple(o.lower() for o in outputs),
             state_size=state_size,
             warmup=warmup,
-            doc=inspect.cleandoc(doc or kernel.py_func.__doc__ or ""),
+            doc=inspect.cleandoc(doc or python_of(kernel).__doc__ or ""),
             module=module,
             builtin=module.startswith(("services.", "containers.")),
             reference=reference,

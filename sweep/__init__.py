@@ -1,8 +1,8 @@
 """Functional parameter-sweep engine.
 
     >>> import sweep
-    >>> plan = sweep.expand("examples/seed.yaml")      # doctest: +SKIP
-    >>> plan.combinations                             # doctest: +SKIP
+    >>> plan = sweep.expand("examples/seed.yaml")
+    >>> plan.combinations
     24
 
 Attributes are imported lazily so that ``sweep.errors`` can be used by the

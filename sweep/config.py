@@ -406,7 +406,9 @@ def load_config(source: str | Path | dict | SweepConfig, *, max_combinations: in
     Raises ConfigError with the YAML path, line, value and fix on any mistake.
 
     Example:
-        >>> cfg = load_config("examples/seed.yaml")    # doctest: +SKIP
+        >>> cfg = load_config("examples/seed.yaml")
+        >>> cfg.name, [e.type for e in cfg.strategies]
+        ('seed', ['momentum'])
     """
     if isinstance(source, SweepConfig):
         return source

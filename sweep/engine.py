@@ -22,6 +22,7 @@ from containers.kernel import load_kernel
 from containers.kernelio import Bars, Books, Combos, Records, Tables
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
 from services import limits
+from services.compiled import python_of
 from services.errors import DataError, PluginError
 
 from .expander import Plan, entry_rows
@@ -293,7 +294,7 @@ def _service_failure(plan: Plan, block: np.ndarray, hub: FeatureHub, t0: int, t1
                 service_bar_error(spec, call, feats, sp.codes[r], offset=t0)
             except PropertyFailure as found:
                 return PluginError(
-                    f"{spec.module}.{spec.func.py_func.__name__}",
+                    f"{spec.module}.{python_of(spec.func).__name__}",
                     f"raised inside the run: {found} with parameters {sp.values(int(r))}",
                     fix=f"fix the function, then `sweep check {spec.name}`",
                 )

@@ -11,7 +11,7 @@ The combination index is laid out as ``[outer][inner][risk][portfolio][execution
 where *outer* is whichever of strategies and classifiers has fewer combinations.
 
 Example:
-    >>> plan = expand(load_config("examples/seed.yaml"))   # doctest: +SKIP
+    >>> plan = expand(load_config("examples/seed.yaml"))
     >>> plan.combinations, plan.containers()
     (24, {'naive': 75, 'stateless': 27})
 """
@@ -548,8 +548,8 @@ def expand(config, *, max_combinations: int | None = None, count_data: bool = Tr
         >>> plan = expand({"strategies": [{"type": "ma_crossover",
         ...     "parameters": {"fast": {"start": 5, "stop": 50, "step": 5},
         ...                    "slow": {"start": 20, "stop": 200, "step": 20}}}]})
-        >>> plan.combinations, len(plan.features)
-        (100, 20)
+        >>> plan.combinations, len(plan.features)  # 10 fast and 10 slow SMAs; 20 and 40 are both
+        (100, 18)
     """
     cfg = load_config(config, max_combinations=max_combinations)
     limit = max_combinations or cfg.max_combinations

@@ -19,6 +19,7 @@ import numpy as np
 
 from containers.feature_hub import FeatureHub
 from services.causality import PropertyFailure
+from services.compiled import python_of
 from services.errors import PluginError, SweepError, format_path
 from services.featurespec import parse_feature
 from services.limits import GUARD_BARS, GUARD_SERVICE_SAMPLES
@@ -105,7 +106,7 @@ def check_run(plan, universes) -> dict:
                 when = f"{_time(u, leak.bar)}, {u.symbol}"
                 users = _users(plan, text)
                 used = f", used by {', '.join(users)}" if users else ""
-                what = f"plugin indicator {spec.module}.{spec.kernel.py_func.__name__} (feature {text}{used})"
+                what = f"plugin indicator {spec.module}.{python_of(spec.kernel).__name__} (feature {text}{used})"
                 raise LookaheadError(leak.describe(what, when) + f".\n  Fix: {_fix(spec.name, cfg.plugins)}")
         for sp in services:
             spec = sp.entry.spec

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from containers.data import Universe
+from services.compiled import python_of
 
 from . import __version__
 from .config import SweepConfig
@@ -25,7 +26,7 @@ def run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str
     for u in universes:
         h.update(u.fingerprint().encode())
     for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
-        h.update(sp.entry.spec.func.py_func.__code__.co_code)
+        h.update(python_of(sp.entry.spec.func).__code__.co_code)
     return h.hexdigest()
 
 

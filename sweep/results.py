@@ -277,8 +277,12 @@ class RunResult:
     """What a run produced, as polars DataFrames.
 
     Example:
-        >>> res = sweep.run("examples/quickstart.yaml")     # doctest: +SKIP
-        >>> res.best(5)                                      # doctest: +SKIP
+        >>> from sweep import run
+        >>> res = run({"data": {"synthetic": {"bars": 2000, "timeframe": "5m"}}, "results_storage": "memory",
+        ...            "strategies": [{"type": "ma_crossover", "parameters": {"fast": [5, 10], "slow": [40]}}]},
+        ...           progress=False)
+        >>> res.metrics.height, res.best(1)["combo_id"].len()
+        (2, 1)
     """
 
     def __init__(

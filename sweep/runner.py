@@ -52,7 +52,7 @@ from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
 from .results import RunResult, clean_floats, write_json, write_parquet
-from .sequencer import Phase, Window, phases_for
+from .sequencer import Phase, Schedule, Window
 from .stats.blocks import layout
 from .summary import select_best
 from .tracesink import TraceSink, combined
@@ -85,10 +85,11 @@ def _keep_ids(cfg: SweepConfig, plan: Plan) -> np.ndarray:
 class _Run:
     """State of one run across phases (kept out of the public API)."""
 
-    def __init__(self, cfg, plan, universes, store, engine, progress, threads):
+    def __init__(self, cfg, plan, universes, store, engine, progress, threads, schedule: Schedule):
         self.cfg, self.plan, self.universes, self.store = cfg, plan, universes, store
         self.engine, self.progress, self.threads = engine, progress, threads
         self.keep = _keep_ids(cfg, plan)
+        self.schedule = schedule
         self.tables = {}
         self.blocks: dict[tuple, np.ndarray | None] = {}  # feature rows per universe and frequency, when they fit
         self.stats: dict[str, dict] = {}
@@ -123,8 +124,8 @@ class _Run:
     def tracing(self, phase: str):
         return self.cfg.phase_overrides.get(phase, self.cfg.tracing)
 
-    def phases_of(self, u: Universe) -> list[Phase]:
-        return phases_for(self.cfg, u.n)
+    def phases_of(self, u: Universe) -> tuple[Phase, ...]:
+        return self.schedule.phases(u)
 
     def window_universe(self, u: Universe, phase: Phase, w: Window) -> Universe:
         """The universe as a window sees it: bars per day and per year inferred from the past only.
@@ -191,7 +192,7 @@ class _Run:
         bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0, "overfitting": [], "windows": []}
         t0 = time.perf_counter()
         for u0 in self.universes:
-            mine = next(p for p in self.phases_of(u0) if p.name == phase.name)
+            mine = self.schedule.phase(u0, phase.name)
             if mine.windowed and phase.select_from:
                 tail = u0.n - max(w.stop for w in mine.windows)
                 bus_stats.setdefault("untested_bars", {})[u0.symbol] = int(tail)
@@ -438,8 +439,11 @@ def run(
     (``sweep.guard``) unless ``lookahead_check=False``.
 
     Example:
-        >>> res = sweep.run("examples/quickstart.yaml")       # doctest: +SKIP
-        >>> res.best(5, by="sharpe")                           # doctest: +SKIP
+        >>> res = run({"data": {"synthetic": {"bars": 2000, "timeframe": "5m"}}, "results_storage": "memory",
+        ...            "strategies": [{"type": "momentum", "parameters": {"lookback_period": [5, 10, 20]}}]},
+        ...           progress=False)
+        >>> res.best(2, by="sharpe").height
+        2
     """
     cfg = load_config(config, max_combinations=max_combinations)
     engine = engine or cfg.engine
@@ -467,14 +471,15 @@ def run(
     guard = check_run(plan, universes) if lookahead_check else {"status": "skipped (--no-lookahead-check)"}
     warnings = list(plan.warnings)
     key = run_key(cfg, plan, universes, engine)
-    phase_list = phases_for(cfg, universes[0].n)
+    schedule = Schedule.build(cfg, universes)  # universe -> phases -> windows, once
+    phase_list = list(schedule.phases(universes[0]))
     log = Progress(0, enabled=progress if notices is None else notices, bar=False)  # one-line notices
     if cfg.data.is_sample:
         log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
     for w in warnings:
         log.note(f"warning: {w}")
     prog = Progress(1, label=cfg.name, enabled=False)
-    state = _Run(cfg, plan, universes, None, engine, prog, threads)  # checks keep: before a folder exists
+    state = _Run(cfg, plan, universes, None, engine, prog, threads, schedule)  # checks keep: before a folder exists
     store = None
     if cfg.tracing.results_storage == "disk":
         try:
@@ -607,8 +612,9 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
     u = next((x for x in universes if symbol is None or x.symbol == symbol), None)
     if u is None:
         raise KeyError(f"no symbol {symbol!r}")
-    p = next(x for x in phases_for(cfg, u.n) if x.name == phase)
-    state = _Run(cfg, plan, [u], None, engine, Progress(0, enabled=False), threads)
+    schedule = Schedule.build(cfg, [u])
+    p = schedule.phase(u, phase)
+    state = _Run(cfg, plan, [u], None, engine, Progress(0, enabled=False), threads, schedule)
     frames = []
     for w in p.windows:
         ids = np.array([combo_id], dtype=np.int64)
@@ -628,7 +634,14 @@ def open_results(path) -> RunResult:
     combination are replayed from the manifest's config when they were not kept.
 
     Example:
-        >>> res = sweep.open_results("results/quickstart")   # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> done = run({"name": "doc", "data": {"synthetic": {"bars": 2000, "timeframe": "5m"}},
+        ...             "strategies": [{"type": "ma_crossover", "parameters": {"fast": [5, 10], "slow": [40]}}]},
+        ...            results_dir=folder, progress=False)
+        >>> again = open_results(f"{folder}/doc")
+        >>> again.metrics.equals(done.metrics), again.trades(1).height > 0
+        (True, True)
     """
     return results.open_results(path, replay=replay_combination)
 

@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from services.causality import PropertyFailure
+from services.compiled import python_of
 from services.registry import ROLES, IndicatorSpec, ServiceSpec, registry, resolve
 from services.state import AVG_PRICE, EQUITY, HIGH_SINCE_ENTRY, LOW_SINCE_ENTRY, N_STATE, PEAK_EQUITY, POSITION
 
@@ -476,7 +477,7 @@ def find(name: str):
                 continue
         mod, _, attr = name.partition(":")
         for spec in registry("indicator").values():
-            if spec.kernel.py_func.__name__ == attr and spec.module.endswith(mod.split("/")[-1].removesuffix(".py")):
+            if python_of(spec.kernel).__name__ == attr and spec.module.endswith(mod.split("/")[-1].removesuffix(".py")):
                 return spec
     raise LookupError(f"no service or indicator named {name!r}")
 
