@@ -15,6 +15,7 @@ import csv
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -23,6 +24,7 @@ import polars as pl
 from services.errors import DataError
 
 from . import synthetic
+from .diskcache import cached_arrays
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "ts")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -51,6 +53,7 @@ class Universe:
     source: str
     bars_per_day: float
     bars_per_year: float
+    memo: dict = attrs.field(factory=dict, eq=False, repr=False)  # computed once: fingerprint
 
     @property
     def n(self) -> int:
@@ -68,11 +71,14 @@ class Universe:
         return attrs.evolve(self, bars_per_day=float(bars_per_day), bars_per_year=float(bars_per_year))
 
     def fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=8)
-        h.update(self.symbol.encode())
-        for a in (self.timestamps, self.open, self.high, self.low, self.close, self.volume):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
+        """Content hash of the symbol and its bars (computed once)."""
+        if "fingerprint" not in self.memo:
+            h = hashlib.blake2b(digest_size=8)
+            h.update(self.symbol.encode())
+            for a in (self.timestamps, self.open, self.high, self.low, self.close, self.volume):
+                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+            self.memo["fingerprint"] = h.hexdigest()
+        return self.memo["fingerprint"]
 
     def describe(self) -> dict:
         ts = self.timestamps.astype("datetime64[ns]")
@@ -96,12 +102,15 @@ def frequency(timestamps: np.ndarray) -> tuple[float, float]:
     """
     if timestamps.size < 2:
         return 1.0, 252.0
-    spacing_days = float(np.median(np.diff(timestamps))) / 86_400e9
+    gaps = np.diff(timestamps)
+    if gaps.size > 100_000:  # the median spacing of a long series: from 100,000 evenly spread gaps
+        gaps = gaps[:: gaps.size // 100_000]
+    spacing_days = float(np.median(gaps)) / 86_400e9
     if spacing_days >= 0.8:
         return 1.0, 252.0 / max(1.0, round(spacing_days)) if spacing_days < 6 else 365.25 / spacing_days
     days = timestamps // (86_400 * 10**9)
-    _, counts = np.unique(days, return_counts=True)
-    per_day = float(np.median(counts))
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])  # bars are in time order: one run per date
+    per_day = float(np.median(np.diff(np.r_[starts, days.size])))
     return per_day, per_day * 252.0
 
 
@@ -552,15 +561,25 @@ def _check_distinct_symbols(universes: Sequence[Universe]) -> None:
             )
 
 
+SYNTHETIC_CACHE_BARS = 100_000  # longer samples are generated once and then read from the cache folder
+
+
+def _synthetic(args) -> dict[str, np.ndarray]:
+    """The synthetic bars for these generator arguments (cached on disk when long)."""
+    if args[0] < SYNTHETIC_CACHE_BARS:
+        return synthetic.generate(*args)
+    key = f"{args!r}|{hashlib.blake2b(Path(synthetic.__file__).read_bytes(), digest_size=8).hexdigest()}"
+    return dict(cached_arrays("synthetic", key, lambda: synthetic.generate(*args)))
+
+
 def load_universes(data_cfg) -> list[Universe]:
     """Load every symbol of a ``DataConfig`` (files or synthetic) as validated universes."""
     if data_cfg.synthetic is not None:
         s = data_cfg.synthetic
         out = []
         for i, sym in enumerate(s.symbols):
-            cols = synthetic.generate(
-                s.bars, s.seed + 1000 * i, s.timeframe, s.start, s.price, s.drift, s.volatility, s.regimes
-            )
+            args = (s.bars, s.seed + 1000 * i, s.timeframe, s.start, s.price, s.drift, s.volatility, s.regimes)
+            cols = _synthetic(args)
             ts = cols.pop("timestamp")
             cols.pop("regime")
             out.append(_universe(sym, ts, cols, f"synthetic(seed={s.seed + 1000 * i})", data_cfg, f"synthetic:{sym}"))

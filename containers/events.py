@@ -1,7 +1,7 @@
 """Event bus and tracer.
 
 Each phase (and window) gets a fresh ``EventBus``; execution talks only
-through it.  The fast engine publishes *batches* (a polars DataFrame of many
+through it.  The fast engine publishes *batches* (``EventBatch``: numpy columns of many
 events of one type); the reference engine publishes single events.  Either
 way the bus counts every delivery, which the container-reduction benchmark
 reports.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-import polars as pl
+import numpy as np
 
 EVENT_TYPES = ("FILL", "POSITION_OPEN", "POSITION_CLOSE", "PORTFOLIO_UPDATE", "SIGNAL")
 
@@ -59,9 +59,10 @@ class EventBus:
             h(payload)
         self.delivered += count * (len(handlers) + len(keyed))
 
-    def publish_batch(self, event_type: str, frame: pl.DataFrame) -> None:
-        if frame.height:
-            self.publish(event_type, frame, count=frame.height)
+    def publish_batch(self, event_type: str, batch) -> None:
+        """Deliver a batch (an EventBatch, or a DataFrame) of events of one type, counted by its height."""
+        if batch.height:
+            self.publish(event_type, batch, count=batch.height)
 
     def close(self) -> None:
         """Tear the bus down: no more events; subscribers are released."""
@@ -70,62 +71,148 @@ class EventBus:
         self._keyed.clear()
 
 
+class EventBatch:
+    """Kernel events as numpy columns: the combination, a sequence number and the columns (EV_COLUMNS x events).
+
+    Within a batch the events of one combination are in time order; ``seq``
+    orders any two events of one combination.
+    """
+
+    __slots__ = ("owner", "seq", "cols")
+
+    def __init__(self, owner: np.ndarray, seq: np.ndarray, cols: np.ndarray) -> None:
+        self.owner, self.seq, self.cols = owner, seq, cols
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return self.cols[0]
+
+    def __len__(self) -> int:
+        return int(self.owner.shape[0])
+
+    @property
+    def height(self) -> int:  # the bus counts batches by their height
+        return len(self)
+
+    def take(self, index) -> EventBatch:
+        return EventBatch(self.owner[index], self.seq[index], self.cols[:, index])
+
+    @staticmethod
+    def concat(batches: list[EventBatch]) -> EventBatch:
+        if len(batches) == 1:
+            return batches[0]
+        return EventBatch(
+            np.concatenate([b.owner for b in batches]),
+            np.concatenate([b.seq for b in batches]),
+            np.concatenate([b.cols for b in batches], axis=1),
+        )
+
+    def ordered(self) -> EventBatch:
+        """By combination, then time: a stable sort on the combination keeps each one's events in time order.
+
+        (Every batch is grouped by combination in time order, and batches are concatenated in time order.)
+        """
+        if self.owner.size < 2 or (np.diff(self.owner) >= 0).all():
+            return self
+        return self.take(np.argsort(self.owner, kind="stable"))
+
+    def of_kind(self, code: float) -> EventView:
+        return EventView(self, code)
+
+
+class EventView:
+    """The events of one type in a batch, without copying them: what the bus delivers per event type."""
+
+    __slots__ = ("batch", "code", "height")
+
+    def __init__(self, batch: EventBatch, code: float) -> None:
+        self.batch, self.code = batch, code
+        self.height = int(np.count_nonzero(batch.kinds == code))
+
+
+def assemble(views: list) -> EventBatch | None:
+    """The events of these views as one batch in time order: a batch seen for all its types is taken whole."""
+    by_batch: dict[int, tuple] = {}
+    for v in views:
+        if not v.height:
+            continue
+        b, codes = by_batch.get(id(v.batch), (v.batch, set()))
+        codes.add(v.code)
+        by_batch[id(v.batch)] = (b, codes)
+    parts = []
+    for b, codes in by_batch.values():
+        kinds = b.kinds
+        whole = all(code in codes for code in np.unique(kinds))
+        parts.append(b if whole else b.take(np.isin(kinds, list(codes))))
+    return EventBatch.concat(parts) if parts else None
+
+
+def _group_starts(owner: np.ndarray) -> np.ndarray:
+    """Positions where a new combination starts, in an owner-sorted array."""
+    return np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if owner.size else np.zeros(0, dtype=np.int64)
+
+
 class Tracer:
     """Keeps traced event batches under a retention policy; see the module docs.
 
-    Batches may arrive split by event type; each event carries a ``seq``
-    number (time order within a combination), and ``settle()`` - called after
-    each group of batches - applies the policy in that order.
+    Batches (``EventBatch``, numpy) may arrive split by event type; ``settle()``
+    - called after each group of batches - applies the policy in (combination,
+    sequence) order.
     """
 
     def __init__(self, bus: EventBus, types, retention: str = "trade_complete", window: int = 1000) -> None:
         self.types = tuple(t for t in types if t in EVENT_TYPES)
         self.retention = retention
         self.window = window
-        self.kept: list[pl.DataFrame] = []
+        self.kept: list[EventBatch] = []
         self.kept_rows = 0
-        self.inbox: list[pl.DataFrame] = []
-        self.pending = pl.DataFrame()
+        self.inbox: list[EventBatch] = []
+        self.pending: EventBatch | None = None
         self.seen = 0
         self.dropped = 0
         for t in self.types:
             bus.subscribe(t, self._on_batch)
 
-    def _on_batch(self, frame: pl.DataFrame) -> None:
-        self.seen += frame.height
+    def _on_batch(self, view: EventView) -> None:
+        self.seen += view.height
         if self.retention == "minimal":
-            self.dropped += frame.height
+            self.dropped += view.height
         else:
-            self.inbox.append(frame)
+            self.inbox.append(view)
 
     def settle(self) -> None:
         """Apply the retention policy to what arrived since the last call."""
-        if not self.inbox:
-            return
-        new = pl.concat(self.inbox, how="diagonal_relaxed")
+        new = assemble(self.inbox)
         self.inbox = []
+        if new is None:
+            return
         if self.retention == "sliding_window":
-            merged = pl.concat([*self.kept, new], how="diagonal_relaxed") if self.kept else new
-            kept = merged.sort("seq").group_by("combo_id", maintain_order=True).tail(self.window)
-            self.dropped += merged.height - kept.height
-            self.kept, self.kept_rows = [kept], kept.height
+            merged = EventBatch.concat([*self.kept, new]).ordered()
+            starts = _group_starts(merged.owner)
+            ends = np.r_[starts[1:], len(merged)]
+            from_end = np.repeat(ends, np.diff(np.r_[starts, len(merged)])) - np.arange(len(merged))
+            keep = from_end <= self.window
+            self.dropped += int((~keep).sum())
+            kept = merged.take(keep)
+            self.kept, self.kept_rows = [kept], len(kept)
             return
         # trade_complete: per combination, everything up to its last POSITION_CLOSE is complete
-        frame = pl.concat([self.pending, new], how="diagonal_relaxed") if self.pending.height else new
-        frame = frame.sort(["combo_id", "seq"])
-        last = (
-            frame.filter(pl.col("event") == "POSITION_CLOSE")
-            .group_by("combo_id")
-            .agg(pl.col("seq").max().alias("_last"))
-        )
-        joined = frame.join(last, on="combo_id", how="left")
-        done = joined.filter(pl.col("_last").is_not_null() & (pl.col("seq") <= pl.col("_last"))).drop("_last")
-        self.pending = joined.filter(pl.col("_last").is_null() | (pl.col("seq") > pl.col("_last"))).drop("_last")
-        if done.height:
-            self.kept.append(done)
-            self.kept_rows += done.height
+        frame = (EventBatch.concat([self.pending, new]) if self.pending is not None else new).ordered()
+        if not len(frame):
+            return
+        starts = _group_starts(frame.owner)
+        pos = np.arange(len(frame))
+        is_close = frame.kinds == 3.0  # POSITION_CLOSE
+        last_close = np.maximum.reduceat(np.where(is_close, pos, -1), starts)
+        sizes = np.diff(np.r_[starts, len(frame)])
+        done = pos <= np.repeat(last_close, sizes)
+        self.pending = frame.take(~done)
+        if done.any():
+            kept = frame.take(done)
+            self.kept.append(kept)
+            self.kept_rows += len(kept)
 
-    def take_kept(self, final: bool = False) -> list[pl.DataFrame]:
+    def take_kept(self, final: bool = False) -> list[EventBatch]:
         """Hand over the events kept so far (a sink writes them out) and forget them here.
 
         A sliding window needs its events until the end, so it hands over only when ``final``.
@@ -137,12 +224,6 @@ class Tracer:
 
     def drop_pending(self) -> None:
         """End of the run: events of trades that never closed are dropped (and counted)."""
-        self.dropped += self.pending.height
-        self.pending = pl.DataFrame()
-
-    def events(self) -> pl.DataFrame:
-        """All kept events in (combination, time) order; events of still-open trades count as dropped."""
-        self.settle()
-        self.drop_pending()
-        kept = self.take_kept(final=True)
-        return pl.concat(kept, how="diagonal_relaxed").sort(["combo_id", "seq"]) if kept else pl.DataFrame()
+        if self.pending is not None:
+            self.dropped += len(self.pending)
+        self.pending = None

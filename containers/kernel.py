@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from containers.diskcache import cache_dir
 from services.compiled import python_of
 from services.errors import PluginError
 
@@ -175,11 +176,7 @@ def generate_source(strategies, classifiers, validators, ks: int, kc: int) -> tu
 
 
 def kernel_dir() -> Path:
-    base = os.environ.get("SWEEP_KERNEL_DIR")
-    path = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sweep-engine"
-    path = path / "kernels"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache_dir("kernels")
 
 
 def _write(path: Path, text: str) -> None:

@@ -115,6 +115,28 @@ N_EV = len(EV_COLUMNS)
 EVENTS_PER_BAR = 4  # most a bar can add: a fill, a close and an open (reversal), with room to spare
 
 
+@njit(cache=True, nogil=True)
+def drain_events(ev, ev_n, ids):
+    """Copy the filled part of the kernel's event buffers out as columns (EV_COLUMNS x events) and reset them.
+
+    Returns (owner combination of each event, columns); combinations in order, each one's events in time order.
+    """
+    total = 0
+    for i in range(ev_n.shape[0]):
+        total += ev_n[i]
+    owner = np.empty(total, dtype=np.int64)
+    cols = np.empty((N_EV, total))
+    k = 0
+    for i in range(ev_n.shape[0]):
+        for e in range(ev_n[i]):
+            owner[k] = ids[i]
+            for c in range(N_EV):
+                cols[c, k] = ev[i, e, c]
+            k += 1
+        ev_n[i] = 0
+    return owner, cols
+
+
 def new_bank(n: int, initial: np.ndarray, n_regimes: int) -> tuple[np.ndarray, np.ndarray]:
     """Fresh state for ``n`` portfolios with the given initial capital each."""
     bank = np.zeros((N_FIELDS, n), dtype=np.float64)

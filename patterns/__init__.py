@@ -94,6 +94,19 @@ def _pattern_from(data: Any, source: str) -> Pattern:
 
 def load_patterns(extra_dirs=()) -> dict[str, Pattern]:
     """All patterns by name and alias: the shipped ones, then any in ``extra_dirs`` (which may override)."""
+    key = tuple(str(d) for d in extra_dirs)
+    stamp = tuple(
+        (str(p), p.stat().st_mtime_ns) for f in (HERE, *map(Path, key)) for p in sorted(Path(f).glob("*.yaml"))
+    )
+    if _CACHE.get(key, (None,))[0] != stamp:
+        _CACHE[key] = (stamp, _load(key))
+    return dict(_CACHE[key][1])
+
+
+_CACHE: dict[tuple, tuple] = {}  # folders -> (file stamps, patterns): pattern files are read once
+
+
+def _load(extra_dirs) -> dict[str, Pattern]:
     out: dict[str, Pattern] = {}
     for folder in (HERE, *[Path(d) for d in extra_dirs]):
         for path in sorted(Path(folder).glob("*.yaml")):

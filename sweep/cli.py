@@ -214,6 +214,10 @@ def cmd_run(args) -> int:
         lookahead_check=not args.no_lookahead_check,
     )
     took = time.perf_counter() - start
+    if args.profile:
+        from . import stages
+
+        sys.stderr.write(f"where the time went (sweep run --profile):\n{stages.report(took)}\n")
     print_phases(res, args.top)
     stats = getattr(res, "stats", {})
     work = sum(v.get("seconds", 0) for v in stats.values())
@@ -335,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="rows in the summary table")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")
+    p.add_argument("--profile", action="store_true", help="print where the wall time went, by stage")
     p.add_argument(
         "--no-lookahead-check",
         action="store_true",

@@ -20,11 +20,12 @@ from containers.data import Universe
 from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernel import load_kernel
 from containers.kernelio import Bars, Books, Combos, Records, Tables
-from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, finalize, finalize_regimes, new_bank
+from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, drain_events, finalize, finalize_regimes, new_bank
 from services import limits
 from services.compiled import python_of
 from services.errors import DataError, PluginError
 
+from . import stages
 from .expander import Plan, entry_rows
 from .interrupts import STOP
 from .stats.blocks import BlockLayout, BlockSpec, layout
@@ -208,7 +209,7 @@ def simulate(
     combos = Combos(cs, cc, cr, cp, ce)
     chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, limits.HUB_BUDGET_BYTES), t_last + 1)
     per_combo = limits.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
-    cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, 4096)) if record_events else 1
+    cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, limits.EVENTS_PER_COMBO_MAX)) if record_events else 1
     ev = np.zeros((n if record_events else 1, cap, N_EV))
     ev_n = np.zeros(n if record_events else 1, dtype=np.int64)
     n_scored = t_last - t_first + 1
@@ -261,6 +262,7 @@ def simulate(
                 if STOP[0]:  # interrupted: let the main thread raise (it runs its handler now)
                     raise KeyboardInterrupt
                 start_col[:] = np.where(unfinished, done, ncol)
+            stages.add("kernel (bar loop)", time.perf_counter() - tock)
             if timings is not None:
                 timings["loop_s"] = timings.get("loop_s", 0.0) + time.perf_counter() - tock
             if record_equity:
@@ -268,6 +270,7 @@ def simulate(
                 equity[:, a - t_first : t1 - t_first] = eq_chunk[:, a - t0 : ncol]
             if progress:
                 progress(n * (t1 - max(t0, t_first)))
+        stages.add("features (chunks)", tock - tick)
         if timings is not None:
             timings["features_s"] = timings.get("features_s", 0.0) + tock - tick
         prev_range = float(universe.high[t1 - 1] - universe.low[t1 - 1])
@@ -326,10 +329,5 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = Non
 
 
 def _drain(ids: np.ndarray, ev: np.ndarray, ev_n: np.ndarray):
-    """Copy the filled part of the event buffers out, in combination order, and reset them."""
-    rows = np.flatnonzero(ev_n)
-    counts = ev_n[rows]
-    out = np.concatenate([ev[r, :c] for r, c in zip(rows, counts)])
-    owner = np.repeat(ids[rows], counts)
-    ev_n[:] = 0
-    return owner, out
+    """The events the kernel buffered, as (owner, columns EV_COLUMNS x events); the buffers are reset."""
+    return drain_events(ev, ev_n, ids)

@@ -158,13 +158,18 @@ def regimes_frame(plan: Plan, ids: np.ndarray, regimes: dict, symbol: str, names
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
-def events_frame(owner: np.ndarray, events: np.ndarray, symbol: str, universe: Universe) -> pl.DataFrame:
-    """Kernel event records -> rows with names and timestamps."""
-    cols = {name: events[:, k] for k, name in enumerate(EV_COLUMNS)}
+def events_frame(owner: np.ndarray, events: np.ndarray, symbol: str, universe: Universe, seq=None) -> pl.DataFrame:
+    """Kernel events (columns EV_COLUMNS x events) -> rows with names and timestamps.
+
+    ``seq`` (their order on the bus) becomes the first column.
+    """
+    cols = {name: events[k] for k, name in enumerate(EV_COLUMNS)}
     kind = cols.pop("kind").astype(np.int64)
     bar = cols.pop("bar").astype(np.int64)
+    head = {"seq": np.asarray(seq, dtype=np.int64)} if seq is not None else {}
     return pl.DataFrame(
         {
+            **head,
             "combo_id": owner.astype(np.int64),
             "symbol": symbol,
             "event": _gather([EVENT_NAMES.get(k, "") for k in range(4)], kind),
@@ -179,8 +184,9 @@ def collected_events_frame(res, universe: Universe) -> pl.DataFrame:
     """The events a ``simulate`` call collected (no ``on_events``) as one frame; empty when there were none."""
     if not res.events:
         return pl.DataFrame({"event": pl.Series([], dtype=pl.Utf8)})
-    owner, arr = (np.concatenate(part) for part in zip(*res.events))
-    return events_frame(owner, arr, universe.symbol, universe)
+    owner = np.concatenate([o for o, _ in res.events])
+    cols = np.concatenate([c for _, c in res.events], axis=1)
+    return events_frame(owner, cols, universe.symbol, universe)
 
 
 def trades_frame(
@@ -198,7 +204,7 @@ def trades_frame(
                     "combo_id": c["combo_id"],
                     "symbol": c["symbol"],
                     "status": "closed",
-                    "direction": pl.Series(np.where(c["qty"].to_numpy() > 0, "long", "short")),
+                    "direction": _gather(["short", "long"], (c["qty"].to_numpy() > 0).astype(np.int64)),
                     "entry_bar": c["entry_bar"],
                     "exit_bar": c["bar"],
                     "entry_time": pl.Series(ts[c["entry_bar"].to_numpy()]).cast(pl.Datetime("ns", "UTC")),
@@ -229,7 +235,7 @@ def trades_frame(
                         "combo_id": ids[open_],
                         "symbol": universe.symbol,
                         "status": "open",
-                        "direction": pl.Series(np.where(pos > 0, "long", "short")),
+                        "direction": _gather(["short", "long"], (pos > 0).astype(np.int64)),
                         "entry_bar": entry,
                         "exit_bar": pl.Series([None] * open_.size, dtype=pl.Int64),
                         "entry_time": pl.Series(ts[entry]).cast(pl.Datetime("ns", "UTC")),
@@ -247,7 +253,9 @@ def trades_frame(
             )
     if not rows:
         return pl.DataFrame()
-    return pl.concat(rows, how="diagonal_relaxed").sort(["combo_id", "entry_bar"])
+    if len(rows) == 1:  # closes come in (combination, time) order already
+        return rows[0]
+    return pl.concat(rows, how="diagonal_relaxed").sort(["combo_id", "entry_bar"], maintain_order=True)
 
 
 def equity_frame(ids: np.ndarray, equity: np.ndarray, universe: Universe, t_first: int) -> pl.DataFrame:

@@ -5,12 +5,14 @@ the stitched out-of-sample equity of train winners, and the phase's files.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import attrs
 import numpy as np
 import polars as pl
 
+from .faults import checkpoint
 from .overfitting import chunk_rows, deflated_sharpe_of, evaluate, sentence
 from .results import TABLE_NAMES as TABLES
 from .results import RunStore, clean_floats, write_json, write_parquet
@@ -172,7 +174,10 @@ def write_phase(store: RunStore, name: str, frames: dict, plan, cfg, stats: dict
         if f is None:
             continue
         path = d / f"{k}.parquet"
-        if isinstance(f, pl.LazyFrame):
+        if isinstance(f, Path):  # one shard's file, complete: moved into place (the shard then reruns if killed)
+            os.replace(f, path)
+            checkpoint(f"moved {path.name}")
+        elif isinstance(f, pl.LazyFrame):
             sink_lazy(f, path)
         elif f.height:
             write_parquet(path, f)

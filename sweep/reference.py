@@ -226,7 +226,7 @@ def reference_simulate(
             owner += [p.combo] * len(p.events)
             rows += p.events
         if rows:
-            batch = (np.array(owner, dtype=np.int64), np.array(rows, dtype=np.float64))
+            batch = (np.array(owner, dtype=np.int64), np.ascontiguousarray(np.array(rows, dtype=np.float64).T))
             (on_events(*batch) if on_events else events.append(batch))
     equity = np.array([p.equity_curve for p in run.portfolios]) if record_equity else None
     trades = [p.trade or {} for p in run.portfolios]

@@ -37,6 +37,7 @@ from .faults import checkpoint, polars_os_error
 from .summary import ranked
 
 TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns")
+PARQUET_COMPRESSION = "lz4"  # fast to write (what a user waits for); polars and duckdb read it
 
 
 @contextmanager
@@ -89,7 +90,7 @@ def _json_default(o):
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> None:
     with atomic_path(path) as tmp:
-        frame.write_parquet(tmp)
+        frame.write_parquet(tmp, compression=PARQUET_COMPRESSION)
 
 
 def clean_floats(obj):

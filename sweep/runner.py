@@ -24,12 +24,13 @@ import numpy as np
 import polars as pl
 
 from containers.data import Universe, frequency, load_universes
-from containers.events import EventBus, Tracer
+from containers.events import EventBatch, EventBus, Tracer, assemble
 from containers.feature_hub import FeatureHub
+from containers.portfolio import EV_CLOSE, EV_FILL, EV_OPEN
 from services.errors import ConfigError, SweepError
 from services.limits import shard_size
 
-from . import results
+from . import results, stages
 from .blockstore import BlockShard, lazy_table
 from .config import SweepConfig, load_config
 from .engine import build_tables, feature_block, scoring_range, simulate
@@ -108,7 +109,8 @@ class _Run:
             return reference_simulate(self.plan, u, ids, start=window.start, stop=window.stop, **kw)
         key = (u.symbol, u.bars_per_day)
         if key not in self.blocks:
-            self.blocks[key] = feature_block(self.plan, u)
+            with stages.stage("features (whole universe)"):
+                self.blocks[key] = feature_block(self.plan, u)
         return simulate(
             self.plan,
             u,
@@ -135,6 +137,8 @@ class _Run:
         its end - so no test bar can change a train result.
         """
         stop = w.start if phase.select_from and w.start >= 2 else w.stop
+        if stop >= u.n:  # all the bars: the frequency the universe was loaded with
+            return u
         key = (u.symbol, stop)
         if key not in self._freq:
             self._freq[key] = frequency(u.timestamps[:stop])
@@ -217,8 +221,12 @@ class _Run:
                     if v is None or (isinstance(v, pl.DataFrame) and not v.height):
                         continue
                     windowed = mine.windowed and k != "block_returns"  # block rows carry their window already
-                    out[k].append(v.with_columns(pl.lit(w.index).alias("window")) if windowed else v)
-        frames = {k: (pl.concat(v, how="diagonal_relaxed") if v else None) for k, v in out.items()}
+                    if windowed:
+                        v = (pl.scan_parquet(v) if isinstance(v, Path) else v).with_columns(
+                            pl.lit(w.index).alias("window")
+                        )
+                    out[k].append(v)
+        frames = {k: _one_table(v) for k, v in out.items()}
         bus_stats["seconds"] = time.perf_counter() - t0
         self.stats[phase.name] = bus_stats
         return frames
@@ -248,8 +256,11 @@ class _Run:
             blocks.append(b)
         m_all = pl.concat(metrics, how="diagonal_relaxed")
         if lay is not None:
-            bus_stats["overfitting"].append(luck_block(self.cfg, m_all, blocks, lay, u.symbol, w.index, u.timestamps))
-        detail = self.detail(phase, u, w, m_all, bus_stats)
+            with stages.stage("luck statistics"):
+                block = luck_block(self.cfg, m_all, blocks, lay, u.symbol, w.index, u.timestamps)
+            bus_stats["overfitting"].append(block)
+        with stages.stage("detail pass (top-k)"):
+            detail = self.detail(phase, u, w, m_all, bus_stats, traced)
         return {
             "metrics": m_all,
             "regimes": pl.concat([r for r in regimes if r.height]) if any(r.height for r in regimes) else None,
@@ -282,10 +293,15 @@ class _Run:
             if res.regimes is not None
             else pl.DataFrame()
         )
-        e, t = sink.finish(
-            base.with_suffix(".events.parquet") if base is not None else None,
-            base.with_suffix(".trades.parquet") if base is not None else None,
-        )
+        still_open = None
+        if "POSITION_CLOSE" in traced and tracing.retention_policy != "minimal":  # traced trades: the open ones too
+            still_open = trades_frame(pl.DataFrame(), u, bank=res.bank, ids=sids, t_last=res.t_last)
+        with stages.stage("events and trades (shard files)"):
+            e, t = sink.finish(
+                base.with_suffix(".events.parquet") if base is not None else None,
+                base.with_suffix(".trades.parquet") if base is not None else None,
+                open_trades=still_open,
+            )
         b = None
         if lay is not None:
             starts = u.timestamps[lay.starts]
@@ -313,27 +329,47 @@ class _Run:
             write_json(_marker(base), {"ids": _ids_key(sids), "files": [base.name, *files]})
         return m, r, e, t, b
 
-    def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict) -> dict:
-        """Replay the top-k and kept combinations (every one, in a phase trading an earlier phase's picks)."""
-        k = metrics.height if phase.select_from else self.cfg.top_k
-        best = select_best(metrics, self.cfg.objective, k, self.cfg.min_trades)
+    def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict, traced) -> dict:
+        """A second pass over what the main pass did not record: trades of the top-k, equity, portfolio updates.
+
+        Equity curves are kept for the ``keep:`` combinations and in phases that trade an earlier phase's
+        picks (their out-of-sample curve); any other curve is replayed on request (``res.equity``), which
+        costs less than writing a million rows per combination.  When the main pass traced fills, opens and
+        closes, the top-k's trades are already there.
+        """
+        empty = {"trades": pl.DataFrame(), "equity": pl.DataFrame(), "events": pl.DataFrame()}
+        updates = "PORTFOLIO_UPDATE" in self.tracing(phase.name).event_tracing
         present = set(metrics["combo_id"].to_list())
         keep = [k for k in self.keep if k in present]
-        ids = np.array(sorted(set(best) | set(keep)), dtype=np.int64)
-        empty = {"trades": pl.DataFrame(), "equity": pl.DataFrame(), "events": pl.DataFrame()}
+        if phase.select_from:
+            ids = np.array(sorted(present), dtype=np.int64)
+        else:
+            need = updates or len(set(traced)) < 3  # top-k trades (or updates) the main pass did not record
+            best = select_best(metrics, self.cfg.objective, self.cfg.top_k, self.cfg.min_trades) if need else []
+            ids = np.array(sorted(set(best) | set(keep)), dtype=np.int64)
         if ids.size == 0:
             return empty
+        want_equity = bool(phase.select_from) or bool(keep) or updates
         bus = EventBus(f"{phase.name}/{u.symbol}/detail")
-        collected: list[pl.DataFrame] = []
+        collected: list = []
         bus.subscribe("FILL", collected.append)
         bus.subscribe("POSITION_OPEN", collected.append)
         bus.subscribe("POSITION_CLOSE", collected.append)
         res = self._simulate(
-            u, ids, w, record_events=True, record_equity=True, on_events=lambda owner, arr: _publish(bus, owner, arr, u)
+            u,
+            ids,
+            w,
+            record_events=True,
+            record_equity=want_equity,
+            on_events=lambda owner, arr: _publish(bus, owner, arr, u),
         )
-        events = pl.concat(collected, how="diagonal_relaxed").sort(["combo_id", "bar"]) if collected else pl.DataFrame()
-        eq = equity_frame(ids, res.equity, u, res.t_first)
-        if "PORTFOLIO_UPDATE" in self.tracing(phase.name).event_tracing:
+        events = pl.DataFrame()
+        b = assemble(collected)
+        if b is not None:
+            b = b.ordered()
+            events = events_frame(b.owner, b.cols, u.symbol, u, seq=b.seq)
+        eq = equity_frame(ids, res.equity, u, res.t_first) if want_equity else pl.DataFrame()
+        if updates:
             upd = eq.with_columns(pl.lit("PORTFOLIO_UPDATE").alias("event"))
             bus.publish_batch("PORTFOLIO_UPDATE", upd)
             events = pl.concat([events, upd], how="diagonal_relaxed") if events.height else upd
@@ -386,6 +422,20 @@ class _Run:
         )
 
 
+def _one_table(parts: list):
+    """A phase's table from its windows' and symbols' parts: one shard file stays a file (moved, not rewritten)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    lazy = any(isinstance(p, (Path, pl.LazyFrame)) for p in parts)
+    if lazy:
+        return pl.concat(
+            [pl.scan_parquet(p) if isinstance(p, Path) else p.lazy() for p in parts], how="diagonal_relaxed"
+        )
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
 def _marker(base: Path) -> Path:
     return base.with_name(f"{base.stem}.done.json")
 
@@ -405,9 +455,14 @@ def _publish(
     sink: TraceSink | None = None,
 ) -> None:
     """Put one drain of the kernel's event buffers on the bus, one batch per event type."""
-    frame = events_frame(owner, arr, u.symbol, u).with_row_index("seq", offset=bus.published)
-    for kind in ("FILL", "POSITION_OPEN", "POSITION_CLOSE"):
-        bus.publish_batch(kind, frame.filter(pl.col("event") == kind))
+    with stages.stage("events (bus, tracer, parts)"):
+        _publish_now(bus, owner, arr, u, tracer, sink)
+
+
+def _publish_now(bus, owner, arr, u, tracer, sink) -> None:
+    batch = EventBatch(owner, np.arange(bus.published, bus.published + len(owner), dtype=np.int64), arr)
+    for code, kind in ((EV_FILL, "FILL"), (EV_OPEN, "POSITION_OPEN"), (EV_CLOSE, "POSITION_CLOSE")):
+        bus.publish_batch(kind, batch.of_kind(code))
     if tracer is not None:
         tracer.settle()
     if sink is not None:
@@ -445,7 +500,9 @@ def run(
         >>> res.best(2, by="sharpe").height
         2
     """
-    cfg = load_config(config, max_combinations=max_combinations)
+    stages.reset()
+    with stages.stage("config and plan"):
+        cfg = load_config(config, max_combinations=max_combinations)
     engine = engine or cfg.engine
     if engine not in ("fast", "reference"):
         raise ConfigError(("engine",), "expected fast or reference", value=engine, fix="use --engine fast")
@@ -460,15 +517,18 @@ def run(
             fix="use workflow: backtest, optimization, train_test, walk_forward or monte_carlo "
             "(`sweep expand` already shows its plan)",
         )
-    plan = expand(cfg, max_combinations=max_combinations, count_data=False)
-    universes = load_universes(cfg.data)
+    with stages.stage("config and plan"):
+        plan = expand(cfg, max_combinations=max_combinations, count_data=False)
+    with stages.stage("data"):
+        universes = load_universes(cfg.data)
     try:
         for u in universes:  # windows longer than the data, state that cannot fit: refused before allocating
             check_features(plan, u.bars_per_day, u.n, f"{u.symbol} ({u.source})")
         check_memory(attrs.evolve(plan, n_bars=max(u.n for u in universes)))
     except ConfigError as err:
         raise (cfg.lines.locate(err, err.path_parts) if cfg.lines is not None else err) from None
-    guard = check_run(plan, universes) if lookahead_check else {"status": "skipped (--no-lookahead-check)"}
+    with stages.stage("look-ahead check"):
+        guard = check_run(plan, universes) if lookahead_check else {"status": "skipped (--no-lookahead-check)"}
     warnings = list(plan.warnings)
     key = run_key(cfg, plan, universes, engine)
     schedule = Schedule.build(cfg, universes)  # universe -> phases -> windows, once
@@ -563,7 +623,8 @@ def _run_phases(state, store, phase_list, results, plan, cfg, universes, prog) -
             state.stats[phase.name]["out_of_sample"] = oos
         stats = state.stats.get(phase.name, {})
         if store is not None:
-            paths = write_phase(store, phase.name, frames, plan, cfg, stats)
+            with stages.stage("write phase files"):
+                paths = write_phase(store, phase.name, frames, plan, cfg, stats)
             results[phase.name] = {**paths, "metrics": frames["metrics"]}
             store.mark_phase(phase.name, "complete")  # first: the shards are garbage from here on
             store.remove_shards(phase.name)

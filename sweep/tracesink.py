@@ -2,25 +2,28 @@
 
 With results on disk, the tracer's kept events are written to Parquet part
 files whenever a million have accumulated, together with the trades their
-POSITION_CLOSE events describe; a finished shard's parts are then combined
-into one file per shard, and a finished phase's shard files into
-events.parquet / trades.parquet by streaming (polars ``sink_parquet``), so
-memory stays flat however many events a sweep traces.  With
+POSITION_CLOSE events describe; a finished shard's parts become its file (a
+rename when there is one part, else a streamed concatenation), and a
+finished phase's shard files its events.parquet / trades.parquet the same
+way, so memory stays flat however many events a sweep traces and a single
+shard's events are written once.  With
 ``results_storage: memory`` everything stays in DataFrames.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
 
 from containers.data import Universe
-from containers.events import Tracer
+from containers.events import EventBatch, Tracer
 from services import limits
 
-from .frames import trades_frame
-from .results import atomic_path
+from .faults import checkpoint
+from .frames import events_frame, trades_frame
+from .results import PARQUET_COMPRESSION, atomic_path, write_parquet
 
 FLUSH_ROWS = limits.FLUSH_ROWS  # tests lower it
 
@@ -32,7 +35,13 @@ def _atomic_sink(frames: list, path: Path) -> None:
 
 
 class TraceSink:
-    """Collects one shard's kept events and trades, in memory or as Parquet parts under ``folder``."""
+    """Collects one shard's kept events and trades, in memory or as Parquet parts under ``folder``.
+
+    Kept events arrive from the tracer as numpy batches; each flush turns them
+    into one events frame and one trades frame (the trades their
+    POSITION_CLOSE events describe) and writes each once.  A shard with a
+    single part renames it (no second write).
+    """
 
     def __init__(self, tracer: Tracer, universe: Universe, folder: Path | None, flush_rows: int | None = None):
         self.tracer = tracer
@@ -46,40 +55,51 @@ class TraceSink:
         self.trades: list = []
         self.kept = 0
 
-    def flush(self, force: bool = False, final: bool = False) -> None:
+    def flush(self, force: bool = False, final: bool = False, extra_trades: pl.DataFrame | None = None) -> None:
         """Move the tracer's kept events out (to a part file when on disk) once enough have accumulated."""
         if not force and self.tracer.kept_rows < self.flush_rows:
             return
-        frames = self.tracer.take_kept(final)
-        if not frames:
-            return
-        ev = pl.concat(frames, how="diagonal_relaxed")
+        batches = self.tracer.take_kept(final)
+        ev = pl.DataFrame()
+        if batches:
+            b = EventBatch.concat(batches)
+            ev = events_frame(b.owner, b.cols, self.universe.symbol, self.universe, seq=b.seq)
         self.kept += ev.height
-        tr = trades_frame(ev, self.universe) if "POSITION_CLOSE" in self.tracer.types else pl.DataFrame()
+        tr = trades_frame(ev, self.universe) if ev.height and "POSITION_CLOSE" in self.tracer.types else pl.DataFrame()
+        if extra_trades is not None and extra_trades.height:
+            tr = pl.concat([tr, extra_trades], how="diagonal_relaxed") if tr.height else extra_trades
         if self.folder is None:
-            self.events.append(ev)
+            if ev.height:
+                self.events.append(ev)
             if tr.height:
                 self.trades.append(tr)
             return
-        k = len(self.events)
+        k = len(self.events) + len(self.trades)
         for kind, frame, bucket in (("events", ev, self.events), ("trades", tr, self.trades)):
             if frame.height:
                 path = self.folder / f"{kind}_part_{k:05d}.parquet"
-                _atomic_sink([frame], path)
+                write_parquet(path, frame)
                 bucket.append(path)
 
-    def finish(self, events_path: Path | None, trades_path: Path | None) -> tuple:
-        """Settle the tracer and return this shard's (events, trades): one file each on disk, else DataFrames."""
+    def finish(self, events_path: Path | None, trades_path: Path | None, open_trades=None) -> tuple:
+        """Settle the tracer and return this shard's (events, trades): one file each on disk, else DataFrames.
+
+        ``open_trades`` (positions still open at the end) join the trades.
+        """
         self.tracer.settle()
         self.tracer.drop_pending()
-        self.flush(force=True, final=True)
+        self.flush(force=True, final=True, extra_trades=open_trades)
         if self.folder is None:
             ev = pl.concat(self.events, how="diagonal_relaxed") if self.events else None
             tr = pl.concat(self.trades, how="diagonal_relaxed") if self.trades else None
             return ev, tr
         out = []
         for parts, path in ((self.events, events_path), (self.trades, trades_path)):
-            if parts:
+            if len(parts) == 1:  # one part: it is the shard's file
+                os.replace(parts[0], path)
+                checkpoint(f"renamed {path.name}")
+                out.append(path)
+            elif parts:
                 _atomic_sink(parts, path)
                 for p in parts:
                     p.unlink()
@@ -91,8 +111,14 @@ class TraceSink:
         return tuple(out)
 
 
-def combined(main: list, detail: list) -> pl.LazyFrame | None:
-    """Event/trade sources (Paths or DataFrames) as one LazyFrame; ``detail`` replaces ``main`` for its combinations."""
+def combined(main: list, detail: list) -> pl.LazyFrame | Path | None:
+    """Event/trade sources (Paths or DataFrames) as one LazyFrame; ``detail`` replaces ``main`` for its combinations.
+
+    A single shard file with nothing to replace is returned as the Path itself (it is moved, not rewritten).
+    """
+    files = [s for s in main if s is not None]
+    if len(files) == 1 and isinstance(files[0], Path) and not any(d is not None and d.height for d in detail):
+        return files[0]
 
     def lazy(sources):
         return [
@@ -117,4 +143,4 @@ def combined(main: list, detail: list) -> pl.LazyFrame | None:
 def sink_lazy(frame: pl.LazyFrame, path: Path) -> None:
     """Stream a LazyFrame into ``path`` atomically (temp file, fsync, rename)."""
     with atomic_path(path) as tmp:
-        frame.sink_parquet(tmp)
+        frame.sink_parquet(tmp, compression=PARQUET_COMPRESSION)

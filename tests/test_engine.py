@@ -39,7 +39,7 @@ def test_next_open_fills_by_hand(tmp_path):
     # t8 close equals t7 close (signal 0) -> sell t9 open 13.  Equity 100k * 10/12 * 13/13.
     assert m["final_equity"][0] == pytest.approx(100_000 * 10 / 12, rel=1e-12)
     assert m["trades"][0] == 2 and m["win_rate"][0] == 0.0
-    ev = np.concatenate([e[1] for e in res.events])
+    ev = np.concatenate([e[1] for e in res.events], axis=1).T
     fills = ev[ev[:, 0] == 1]
     assert fills[:, 1].tolist() == [2, 4, 7, 9] and fills[:, 3].tolist() == [12, 10, 13, 13]
     assert res.t_first == 1 and res.equity.shape == (1, len(BARS) - 1)
@@ -79,11 +79,11 @@ def test_minimum_and_fixed_commission(tmp_path):
 
 def test_slippage_moves_fills_against_the_order(tmp_path):
     res, _ = scenario(tmp_path, execution={"slippage": {"bps": 10}})
-    ev = np.concatenate([e[1] for e in res.events])
+    ev = np.concatenate([e[1] for e in res.events], axis=1).T
     fills = ev[ev[:, 0] == 1]
     assert fills[0, 3] == pytest.approx(12 * 1.001) and fills[1, 3] == pytest.approx(10 * 0.999)
     res, _ = scenario(tmp_path, execution={"slippage": {"range_fraction": 0.5}})
-    fills = np.concatenate([e[1] for e in res.events])
+    fills = np.concatenate([e[1] for e in res.events], axis=1).T
     fills = fills[fills[:, 0] == 1]
     # previous bar (t1: high 12, low 9) range 3 -> half of it
     assert fills[0, 3] == pytest.approx(12 + 1.5)
@@ -91,7 +91,7 @@ def test_slippage_moves_fills_against_the_order(tmp_path):
 
 def test_short_selling(tmp_path):
     res, _ = scenario(tmp_path, portfolio={"allow_short": True})
-    ev = np.concatenate([e[1] for e in res.events])
+    ev = np.concatenate([e[1] for e in res.events], axis=1).T
     fills = ev[ev[:, 0] == 1]
     # long t2, reversed to short t4, covered t6 (signal 0 at t5), long t7, flat t9, short t10
     assert fills[:, 1].tolist() == [2, 4, 6, 7, 9, 10]
@@ -102,7 +102,7 @@ def test_short_selling(tmp_path):
 def test_stop_loss_exits_and_waits_for_a_new_signal(tmp_path):
     strat = {"type": "momentum", "parameters": {"lookback_period": 1, "signal_threshold": 0.0}}
     res, _ = scenario(tmp_path, strategy=strat, risk=[{"type": "stop_loss", "parameters": {"pct": 0.05}}])
-    ev = np.concatenate([e[1] for e in res.events])
+    ev = np.concatenate([e[1] for e in res.events], axis=1).T
     assert (ev[:, 0] == 3).sum() == res.metrics["trades"][0] >= 1
 
 
@@ -177,7 +177,7 @@ def test_small_event_buffers_give_the_same_events(grid, monkeypatch):
 
     def flat(res):
         owner = np.concatenate([e[0] for e in res.events])
-        ev = np.concatenate([e[1] for e in res.events])
+        ev = np.concatenate([e[1] for e in res.events], axis=1).T
         order = np.lexsort((np.arange(len(owner)), owner))
         return owner[order], ev[order]
 

@@ -119,7 +119,7 @@ def compare(plan, u, ids):
         if not res.events:
             return np.zeros(0), np.zeros((0, 12))
         owner = np.concatenate([e[0] for e in res.events])
-        ev = np.concatenate([e[1] for e in res.events])
+        ev = np.concatenate([e[1] for e in res.events], axis=1).T
         order = np.lexsort((np.arange(len(owner)), owner))
         return owner[order], ev[order]
 

@@ -333,5 +333,8 @@ def test_several_symbols_are_independent_universes(tmp_path):
     b = m.filter(pl.col("symbol") == "BBB").sort("combo_id")["final_equity"]
     assert not a.equals(b)  # different data per symbol
     assert one.metrics.sort("symbol", "combo_id")["final_equity"].equals(m.sort("symbol", "combo_id")["final_equity"])
-    eq = res.phase("backtest")["equity"]
-    assert set(eq["symbol"].unique()) == {"AAA", "BBB"}  # top-k kept per symbol
+    top = m.filter(pl.col("symbol") == "BBB").sort("combo_id")["combo_id"][0]
+    eq = res.equity(top, symbol="BBB")  # replayed on request, for that symbol
+    assert set(eq["symbol"].unique()) == {"BBB"}
+    want = m.filter((pl.col("symbol") == "BBB") & (pl.col("combo_id") == top))["final_equity"][0]
+    assert eq["equity"][-1] == pytest.approx(want)

@@ -56,10 +56,8 @@ def stationary_indices(t: int, reps: int, block: float, seed: int) -> np.ndarray
 def resample_weights(indices: np.ndarray, t: int) -> np.ndarray:
     """(reps, t): how often each block appears in each replicate, divided by t (a mean is one product)."""
     reps = indices.shape[0]
-    w = np.zeros((reps, t))
-    rows = np.repeat(np.arange(reps), indices.shape[1])
-    np.add.at(w, (rows, indices.ravel()), 1.0)
-    return w / t
+    flat = (np.arange(reps)[:, None] * t + indices).ravel()
+    return np.bincount(flat, minlength=reps * t).reshape(reps, t) / t
 
 
 def kernel_variance(d: np.ndarray, block: float) -> np.ndarray:
