@@ -91,20 +91,23 @@ def engine(task) -> dict:
 
 
 def ceiling(task) -> dict:
+    """The hand-written kernel on the grid ``fast`` x ``slow`` (default: the 100-combination MA grid)."""
     from ceiling import run_ceiling
 
     bars = load(task)
     base = rss_mb()
+    fast = np.asarray(task.get("fast", FAST), dtype=np.int64)
+    slow = np.asarray(task.get("slow", SLOW), dtype=np.int64)
     run_ceiling(bars["open"][:1000], bars["close"][:1000], FAST, SLOW)  # compile or load from cache
     med, times, res = timed(
-        lambda: run_ceiling(bars["open"], bars["close"], FAST, SLOW, float(task.get("fee", 0.0)), INITIAL),
+        lambda: run_ceiling(bars["open"], bars["close"], fast, slow, float(task.get("fee", 0.0)), INITIAL),
         reps=int(task.get("reps", 3)),
     )
     return {
         "seconds": med,
         "times": times,
         "bars": len(bars["close"]),
-        "combos": 100,
+        "combos": len(fast) * len(slow),
         "final_equity": res["final_equity"].tolist(),
         "trades": res["trades"].tolist(),
         "base_mb": base,
@@ -342,54 +345,60 @@ def backtrader(task) -> dict:
 
 
 def engine_run(task) -> dict:
-    """A complete ``sweep.run`` (results written to a temporary folder unless in memory)."""
+    """A complete ``sweep.run`` (results written to a temporary folder unless in memory).
+
+    ``reps`` > 1: the median of that many runs, after one warm-up run of the whole config
+    (``warm: "full"``) or of the same services on 3,000 synthetic bars (the default), so
+    compiling or loading compiled kernels is not part of the measured run.  Returns the
+    stage breakdown (``sweep.stages``) of the median run.
+    """
     import tempfile
 
     import sweep
     import sweep.runner  # noqa: F401  (imports are not part of the measured run)
+    from sweep import stages
 
     cfg = task["config"]
-    # warm-up: the same services on a few bars, so compiling (or loading the compiled kernels from
-    # the disk cache) is not part of the measured run
+    kw = {"progress": False, "engine": task.get("engine", "fast"), "threads": task.get("threads")}
     small = {
         **cfg,
         "name": "warmup",
         "results_storage": "memory",
         "data": {"synthetic": {**cfg.get("data", {}).get("synthetic", {}), "bars": 3000}},
     }
-    try:
-        sweep.run(small, progress=False, engine=task.get("engine", "fast"), threads=task.get("threads"))
-    except sweep.SweepError:  # warm-ups longer than 3,000 bars: warm up on the whole config instead
-        sweep.run(
-            {**cfg, "name": "warmup", "results_storage": "memory"},
-            progress=False,
-            engine=task.get("engine", "fast"),
-            threads=task.get("threads"),
-        )
-    base = rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        res = sweep.run(
-            cfg,
-            results_dir=tmp,
-            progress=False,
-            force=True,
-            engine=task.get("engine", "fast"),
-            threads=task.get("threads"),
-        )
-        seconds = time.perf_counter() - t
+        if task.get("warm") == "full":
+            sweep.run(cfg, results_dir=tmp, force=True, **kw)
+        else:
+            try:
+                sweep.run(small, **kw)
+            except sweep.SweepError:  # warm-ups longer than 3,000 bars: warm up on the whole config instead
+                sweep.run({**cfg, "name": "warmup", "results_storage": "memory"}, **kw)
+        base = rss_mb()
+        runs = []
+        for _ in range(int(task.get("reps", 1))):
+            t = time.perf_counter()
+            res = sweep.run(cfg, results_dir=tmp, force=True, **kw)
+            runs.append((time.perf_counter() - t, stages.tally(), res))
+        runs.sort(key=lambda r: r[0])
+        seconds, tally, res = runs[len(runs) // 2]
         stats = getattr(res, "stats", {})
         m = res.metrics
         out = {
             "seconds": seconds,
+            "times": sorted(r[0] for r in runs),
+            "stages": tally,
             "rows": m.height,
             "base_mb": base,
             "peak_mb": peak_mb(),
             "events_delivered": sum(v.get("delivered", 0) for v in stats.values()),
             "containers": next((v["containers"] for v in stats.values() if "containers" in v), None),
-            "final_equity": m.sort("combo_id")["final_equity"].to_list() if m.height <= 2000 else None,
-            "trades": m.sort("combo_id")["trades"].to_list() if m.height <= 2000 else None,
+            "final_equity": m.sort("combo_id")["final_equity"].to_list() if m.height <= 20_000 else None,
+            "trades": m.sort("combo_id")["trades"].to_list() if m.height <= 20_000 else None,
         }
+        if {"strategy.fast", "strategy.slow"} <= set(m.columns) and m.height <= 20_000:  # MA grids: by (fast, slow)
+            mm = m.sort("combo_id")
+            out["keys"] = [[int(a), int(b)] for a, b in zip(mm["strategy.fast"], mm["strategy.slow"])]
     return out
 
 

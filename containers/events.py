@@ -95,7 +95,12 @@ class EventBatch:
         return len(self)
 
     def take(self, index) -> EventBatch:
-        return EventBatch(self.owner[index], self.seq[index], self.cols[:, index])
+        """The events at ``index`` (a boolean mask or positions); the columns stay C-contiguous rows."""
+        index = np.asarray(index)
+        if index.dtype == np.bool_:
+            return EventBatch(self.owner[index], self.seq[index], np.compress(index, self.cols, axis=1))
+        # (cols[:, index] would come back column-major: every later row read would copy it)
+        return EventBatch(self.owner[index], self.seq[index], np.take(self.cols, index, axis=1))
 
     @staticmethod
     def concat(batches: list[EventBatch]) -> EventBatch:
@@ -132,6 +137,12 @@ class EventView:
 
 def assemble(views: list) -> EventBatch | None:
     """The events of these views as one batch in time order: a batch seen for all its types is taken whole."""
+    parts = assemble_parts(views)
+    return EventBatch.concat(parts) if parts else None
+
+
+def assemble_parts(views: list) -> list[EventBatch]:
+    """The events of these views, one batch per batch they came from, in arrival order (no copy of whole ones)."""
     by_batch: dict[int, tuple] = {}
     for v in views:
         if not v.height:
@@ -144,7 +155,7 @@ def assemble(views: list) -> EventBatch | None:
         kinds = b.kinds
         whole = all(code in codes for code in np.unique(kinds))
         parts.append(b if whole else b.take(np.isin(kinds, list(codes))))
-    return EventBatch.concat(parts) if parts else None
+    return parts
 
 
 def _group_starts(owner: np.ndarray) -> np.ndarray:

@@ -181,8 +181,8 @@ def simulate(
     Bars before ``start`` only warm features up; scoring runs from
     max(warm-up, start) to ``stop`` - 1.  ``on_events(ids, array)`` receives
     event batches as the kernel emits them (else they are collected).
-    ``features`` is the hub's whole block for this universe (see
-    ``feature_block``); when given, chunks are copied from it instead of computed.
+    ``features`` is the hub's whole block for this universe (a
+    ``FeatureBlock``); when given, the kernel runs on its chunks instead of computing them.
     ``timings``, if given, receives the seconds spent in the feature hub
     (``features_s``) and in the combination loop (``loop_s``).  ``blocks``
     asks for every combination's return per block (a day, say) of the
@@ -207,14 +207,19 @@ def simulate(
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
     combos = Combos(cs, cc, cr, cp, ce)
-    chunk = min(chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, limits.HUB_BUDGET_BYTES), t_last + 1)
+    if features is not None:  # the whole block is there, chunk by chunk: run on its parts as they are
+        chunk = features.chunk
+    else:
+        chunk = min(
+            chunk_for(hub.n_rows + 1, chunk_size or plan.config.chunk_size, limits.HUB_BUDGET_BYTES), t_last + 1
+        )
     per_combo = limits.EVENT_BUDGET_BYTES // max(1, n * N_EV * 8)
     cap = int(np.clip(per_combo, 4 * EVENTS_PER_BAR, limits.EVENTS_PER_COMBO_MAX)) if record_events else 1
     ev = np.zeros((n if record_events else 1, cap, N_EV))
-    ev_n = np.zeros(n if record_events else 1, dtype=np.int64)
+    ev_n = np.zeros((n if record_events else 1, 8), dtype=np.int64)[:, 0]  # a cache line per counter (threads)
     n_scored = t_last - t_first + 1
     equity = np.empty((n, n_scored)) if record_equity else None
-    block = np.empty((hub.n_rows + 1, chunk))
+    block = np.empty((hub.n_rows + 1, chunk if features is None else 1))
     block[hub.n_rows] = np.nan
     start_col = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=np.int64)
@@ -228,13 +233,13 @@ def simulate(
     for t0 in range(0, t_last + 1, chunk):
         t1 = min(t_last + 1, t0 + chunk)
         ncol = t1 - t0
-        B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])
-        if ncol != chunk:
-            B[hub.n_rows] = np.nan
         tick = time.perf_counter()
         if features is not None:
-            B[: hub.n_rows] = features[:, t0:t1]
+            B = features.parts[t0 // chunk]  # wider than ncol in the last chunk: the kernel stops at t_last
         else:
+            B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])
+            if ncol != chunk:
+                B[hub.n_rows] = np.nan
             hub.compute(universe.ohlcv(t0, t1), out=B)
         tock = time.perf_counter()
         if t1 - 1 >= t_first:
@@ -308,7 +313,20 @@ def _service_failure(plan: Plan, block: np.ndarray, hub: FeatureHub, t0: int, t1
     )
 
 
-def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = None) -> np.ndarray | None:
+@attrs.frozen(eq=False)
+class FeatureBlock:
+    """The hub's rows for every bar of a universe, stored chunk by chunk, as the kernel reads them.
+
+    ``parts[k]`` is chunk k, (hub rows + 1, ``chunk``) C-contiguous: the bars ``k * chunk`` onwards,
+    then the all-NaN row the service tables point missing features at (the tail of the last chunk is
+    NaN too).  The kernel runs on a part as it is: no copy per chunk and pass.
+    """
+
+    parts: np.ndarray  # (chunks, rows + 1, chunk)
+    chunk: int
+
+
+def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = None) -> FeatureBlock | None:
     """The hub's rows for every bar of ``universe``, computed once, if they fit in ``budget_bytes``.
 
     Shards, the top-k detail pass and walk-forward windows then reuse it
@@ -316,16 +334,17 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = Non
     as the HMM).  Returns None when it would not fit: they stream as usual.
     """
     hub = FeatureHub(plan.features, universe.bars_per_day)
-    if hub.n_rows * universe.n * 8 > (limits.FEATURE_CACHE_BYTES if budget_bytes is None else budget_bytes):
+    if (hub.n_rows + 1) * universe.n * 8 > (limits.FEATURE_CACHE_BYTES if budget_bytes is None else budget_bytes):
         return None
-    out = np.empty((hub.n_rows, universe.n))
-    chunk = chunk_for(hub.n_rows, plan.config.chunk_size, limits.HUB_BUDGET_BYTES // 4)
-    block = np.empty((hub.n_rows, chunk))
-    for t0 in range(0, universe.n, chunk):
-        t1 = min(universe.n, t0 + chunk)
-        B = block if t1 - t0 == chunk else np.empty((hub.n_rows, t1 - t0))
-        out[:, t0:t1] = hub.compute(universe.ohlcv(t0, t1), out=B)
-    return out
+    chunk = min(chunk_for(hub.n_rows + 1, plan.config.chunk_size, limits.HUB_BUDGET_BYTES), universe.n)
+    n_chunks = -(-universe.n // chunk)
+    parts = np.empty((n_chunks, hub.n_rows + 1, chunk))
+    parts[:, hub.n_rows] = np.nan
+    for k in range(n_chunks):
+        t0, t1 = k * chunk, min(universe.n, (k + 1) * chunk)
+        hub.compute(universe.ohlcv(t0, t1), out=parts[k])
+        parts[k, :, t1 - t0 :] = np.nan
+    return FeatureBlock(parts, chunk)
 
 
 def _drain(ids: np.ndarray, ev: np.ndarray, ev_n: np.ndarray):

@@ -253,9 +253,11 @@ def trades_frame(
             )
     if not rows:
         return pl.DataFrame()
-    if len(rows) == 1:  # closes come in (combination, time) order already
-        return rows[0]
-    return pl.concat(rows, how="diagonal_relaxed").sort(["combo_id", "entry_bar"], maintain_order=True)
+    out = rows[0] if len(rows) == 1 else pl.concat(rows, how="diagonal_relaxed")
+    ids = out["combo_id"]
+    if len(rows) == 1 and (ids.len() < 2 or (ids.diff().drop_nulls() >= 0).all()):
+        return out  # closes of one combination at a time, each in time order
+    return out.sort(["combo_id", "entry_bar"], maintain_order=True)
 
 
 def equity_frame(ids: np.ndarray, equity: np.ndarray, universe: Universe, t_first: int) -> pl.DataFrame:

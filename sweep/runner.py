@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from containers.data import Universe, frequency, load_universes
-from containers.events import EventBatch, EventBus, Tracer, assemble
+from containers.events import EventBatch, EventBus, Tracer, assemble_parts
 from containers.feature_hub import FeatureHub
 from containers.portfolio import EV_CLOSE, EV_FILL, EV_OPEN
 from services.errors import ConfigError, SweepError
@@ -33,7 +33,7 @@ from services.limits import shard_size
 from . import results, stages
 from .blockstore import BlockShard, lazy_table
 from .config import SweepConfig, load_config
-from .engine import build_tables, feature_block, scoring_range, simulate
+from .engine import FeatureBlock, build_tables, feature_block, scoring_range, simulate
 from .expander import Plan, expand
 from .faults import storage_error
 from .feature_limits import check_features
@@ -92,7 +92,7 @@ class _Run:
         self.keep = _keep_ids(cfg, plan)
         self.schedule = schedule
         self.tables = {}
-        self.blocks: dict[tuple, np.ndarray | None] = {}  # feature rows per universe and frequency, when they fit
+        self.blocks: dict[tuple, FeatureBlock | None] = {}  # feature rows per universe and frequency, when they fit
         self.stats: dict[str, dict] = {}
         self._freq: dict[tuple, tuple[float, float]] = {}
 
@@ -364,10 +364,9 @@ class _Run:
             on_events=lambda owner, arr: _publish(bus, owner, arr, u),
         )
         events = pl.DataFrame()
-        b = assemble(collected)
-        if b is not None:
-            b = b.ordered()
-            events = events_frame(b.owner, b.cols, u.symbol, u, seq=b.seq)
+        parts = assemble_parts(collected)  # in time order per combination (``seq``); not sorted: it would copy them all
+        if parts:
+            events = pl.concat([events_frame(b.owner, b.cols, u.symbol, u, seq=b.seq) for b in parts], rechunk=False)
         eq = equity_frame(ids, res.equity, u, res.t_first) if want_equity else pl.DataFrame()
         if updates:
             upd = eq.with_columns(pl.lit("PORTFOLIO_UPDATE").alias("event"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from containers.data import Universe
-from containers.events import EventBatch, Tracer
+from containers.events import Tracer
 from services import limits
 
 from .faults import checkpoint
@@ -61,9 +61,9 @@ class TraceSink:
             return
         batches = self.tracer.take_kept(final)
         ev = pl.DataFrame()
-        if batches:
-            b = EventBatch.concat(batches)
-            ev = events_frame(b.owner, b.cols, self.universe.symbol, self.universe, seq=b.seq)
+        if batches:  # one frame per batch, chunked together (no copy of all events into one array)
+            u = self.universe
+            ev = pl.concat([events_frame(b.owner, b.cols, u.symbol, u, seq=b.seq) for b in batches], rechunk=False)
         self.kept += ev.height
         tr = trades_frame(ev, self.universe) if ev.height and "POSITION_CLOSE" in self.tracer.types else pl.DataFrame()
         if extra_trades is not None and extra_trades.height:
