@@ -11,6 +11,7 @@ from common import HERE
 def main() -> int:
     quick = ["--quick"] if "--quick" in sys.argv else []
     for script, extra in (
+        ("bench_wall.py", quick),
         ("bench_engine.py", []),
         ("bench_containers.py", []),
         ("bench_scaling.py", quick),

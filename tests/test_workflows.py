@@ -197,3 +197,24 @@ def test_a_failed_run_is_marked_failed_and_resumes(tmp_path, monkeypatch, capsys
     assert res.path == run_dir
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
     assert res.table("metrics", "resample").height == 2
+
+
+def test_profile_breakdown_from_the_cli(shared_data, tmp_path, capsys):
+    """`sweep run --profile` ends with where the wall time went; the stages add up to no more than the total."""
+    y = tmp_path / "prof.yaml"
+    y.write_text(f"name: prof\ndata: {{path: {shared_data / 'SPY_5m.csv'}}}\nworkflow: optimization\n" + GRID)
+    assert main(["run", str(y), "--results-dir", str(tmp_path), "--quiet", "--profile"]) == 0
+    err = capsys.readouterr().err
+    assert "where the time went" in err
+    rows = {}
+    for line in err.splitlines()[err.splitlines().index("where the time went (sweep run --profile):") + 2 :]:
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1].endswith("%"):
+            rows[" ".join(parts[:-2])] = float(parts[-2])
+    total = rows.pop("total (wall)")
+    for stage in ("config and plan", "data", "kernel (bar loop)", "luck statistics", "detail pass (top-k)"):
+        assert stage in rows and rows[stage] >= 0.0
+    top_level = ("config and plan", "data", "look-ahead check", "features (whole universe)", "luck statistics")
+    assert sum(rows[k] for k in top_level if k in rows) <= total + 1e-3
+    run_dir = next((tmp_path / "prof").iterdir())
+    assert pl.read_parquet(run_dir / "optimize" / "metrics.parquet").height == 16  # the run itself wrote its results

@@ -15,7 +15,15 @@ Use in your own tests::
         assert_properties("mymodule:fade")
 """
 
-from .properties import CHECKS, PropertyFailure, assert_properties, bars, check, find, param_values
 from .verify import verify_service
 
 __all__ = ["CHECKS", "PropertyFailure", "assert_properties", "bars", "check", "find", "param_values", "verify_service"]
+
+
+def __getattr__(name: str):
+    # the properties import hypothesis (a tenth of a second): only `sweep check` and tests need them
+    if name in __all__:
+        from . import properties
+
+        return getattr(properties, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
