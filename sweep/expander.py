@@ -139,27 +139,23 @@ def _entry_space(entry: ServiceEntry, seen: dict) -> Space:
     else:
         seen[key] = {r.tobytes() for r in codes} if len(codes) < 1_000_000 else set()
     base = {"role": entry.role, "type": entry.type, "active_regimes": sorted(entry.active_regimes or [])}
-    hashes = (
-        np.array(
-            [
-                _content_hash(
-                    {**base, "parameters": {a.name: a.param.decode(row[j]) for j, a in enumerate(entry.axes)}}
-                )
-                for row in codes
-            ],
-            dtype=np.uint64,
-        )
-        if codes.shape[0] <= 200_000
-        else _fast_hashes(base, codes)
-    )
+    hashes = content_hashes(base, entry.axes, codes)
     return Space(entry.role, entry.label, entry.axes, np.ascontiguousarray(codes), hashes, entry)
 
 
-def _fast_hashes(base: dict, codes: np.ndarray) -> np.ndarray:
-    """Content hashes for very large entries: hash of the entry, mixed with each row's codes."""
+def content_hashes(base: dict, axes, codes: np.ndarray) -> np.ndarray:
+    """One content hash per row of ``codes`` (uint64): what the service is (``base``) and its parameter values.
+
+    The same at every grid size, in every process and whatever the YAML key order: each axis (taken
+    in name order) mixes in the hash of its name and of the row's decoded value (hashed once per
+    distinct value), so a combination keeps its hash when its entry grows or other entries are added.
+    """
     h = np.full(codes.shape[0], _content_hash(base), dtype=np.uint64)
-    for j in range(codes.shape[1]):
-        h = _splitmix(h ^ codes[:, j].view(np.uint64))
+    for j in sorted(range(len(axes)), key=lambda k: axes[k].name):
+        a = axes[j]
+        values, inverse = np.unique(codes[:, j], return_inverse=True)
+        per_value = np.array([_content_hash([a.name, a.param.decode(v)]) for v in values], dtype=np.uint64)
+        h = _splitmix(h ^ per_value[inverse.ravel()])
     return h
 
 
@@ -168,14 +164,7 @@ def _settings_space(grid: SettingsGrid) -> Space:
     codes = np.empty(idx.shape, dtype=np.float64)
     for j, a in enumerate(grid.axes):
         codes[:, j] = np.array(a.codes(), dtype=np.float64)[idx[:, j]]
-    hashes = np.array(
-        [
-            _content_hash({"role": grid.role, **{a.name: a.param.decode(r[j]) for j, a in enumerate(grid.axes)}})
-            for r in codes
-        ],
-        dtype=np.uint64,
-    )
-    return Space(grid.role, grid.role, grid.axes, codes, hashes)
+    return Space(grid.role, grid.role, grid.axes, codes, content_hashes({"role": grid.role}, grid.axes, codes))
 
 
 @lru_cache(maxsize=65_536)

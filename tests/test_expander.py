@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,8 +74,8 @@ def test_seed_hashes_are_pinned(examples):
     # Same config -> same ids and hashes on any machine: pinned golden values.
     plan = sweep.expand(examples / "seed.yaml")
     hashes = plan.hashes()
-    assert hashes[0] == "d4280ea28f39d5dd"
-    assert hashes[23] == "d4f687da1b2f35b9"
+    assert hashes[0] == "61b24181843f320b"
+    assert hashes[23] == "b7e2f805c9f8afa6"
     assert plan.combination(23)["classifier_params"] == {"model_type": "svm", "lookback_days": 60}
 
 
@@ -289,6 +290,41 @@ def test_hash_depends_only_on_content(n, m):
             assert by_params[c["strategy_params"]["lookback_period"]] == h
             matched += 1
     assert matched == n
+
+
+def test_hash_is_the_same_at_every_grid_size():
+    """One hash scheme: a combination of a 300,000-row entry hashes as it does alone (and as a settings row)."""
+    small = sweep.expand(
+        {"strategies": [{"type": "ma_crossover", "parameters": {"fast": [7], "slow": [333], "kind": ["ema"]}}]},
+        count_data=False,
+    )
+    big = sweep.expand(
+        {
+            "strategies": [
+                {
+                    "type": "ma_crossover",
+                    "parameters": {
+                        "fast": {"start": 2, "stop": 301},
+                        "slow": {"start": 2, "stop": 501},
+                        "kind": ["sma", "ema"],
+                    },
+                }
+            ]
+        },
+        count_data=False,
+    )
+    assert big.combinations == 300_000
+    sp = big.strategies[0]
+    names = [a.name for a in sp.axes]
+    row = np.flatnonzero(
+        (sp.codes[:, names.index("fast")] == 7)
+        & (sp.codes[:, names.index("slow")] == 333)
+        & (sp.codes[:, names.index("kind")] == sp.axes[names.index("kind")].param.encode("ema"))
+    )
+    assert row.size == 1
+    assert big.combination(int(row[0]))["strategy_params"] == small.combination(0)["strategy_params"]
+    assert big.hashes([int(row[0])]) == small.hashes()
+    assert len(np.unique(big.hash_values(np.arange(big.combinations)))) == big.combinations
 
 
 def test_user_pattern_file_changes_the_topology(tmp_path):
