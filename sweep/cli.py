@@ -212,6 +212,8 @@ def cmd_run(args) -> int:
         max_combinations=args.max_combinations,
         notices=True,
         lookahead_check=not args.no_lookahead_check,
+        replay=args.replay,
+        replay_only=args.replay_only,
     )
     took = time.perf_counter() - start
     if args.profile:
@@ -254,9 +256,11 @@ def print_luck(res, phase: str) -> None:
 def print_phases(res, top: int) -> None:
     """Every phase's table of the best combinations, with its luck statistics."""
     from .cli_format import format_resample, format_table, varying
+    from .cli_store import print_signals
 
     metric = res.objective[0]
     for k, name in enumerate(res.phases):
+        print_signals(res.summary(name))
         m = res.table("metrics", name)
         if not m.height:
             continue
@@ -345,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip checking plugins for look-ahead on the run's data (the manifest records it)",
     )
+    p.add_argument(
+        "--replay",
+        metavar="SIGNALS_DIR",
+        default=None,
+        help="run on the signals stored in this signal store (missing ones are generated first)",
+    )
+    p.add_argument("--replay-only", action="store_true", help="with --replay: refuse signals that are not stored")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("results", help="show the best combinations of a results folder")
@@ -365,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=25, help="hypothesis examples per property (default 25)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: derandomized, reproducible)")
     p.set_defaults(func=cmd_check)
+
+    from .cli_store import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -78,6 +78,7 @@ TOP_KEYS = (
     "seed",
     "overfitting",
     "min_trades",
+    "signals_dir",
 )
 ENTRY_KEYS = {
     "strategy": ("type", "name", "parameters", "constraints", "active_regimes"),
@@ -146,6 +147,7 @@ class SweepConfig:
     phase_overrides: dict = attrs.field(factory=dict)
     plugins: tuple[str, ...] = ()
     results_dir: str = "results"
+    signals_dir: str | None = None  # the signal store (default: <results_dir>/.signals)
     max_combinations: int = attrs.field(default=DEFAULT_MAX_COMBINATIONS, validator=attrs.validators.ge(1))
     engine: str = attrs.field(default="fast", validator=attrs.validators.in_(("fast", "reference")))
     threads: int | None = None
@@ -527,6 +529,7 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
         phase_overrides=overrides,
         plugins=tuple(str(p) for p in plugins),
         results_dir=_scalar(raw.get("results_dir"), ("results_dir",), "str", "results"),
+        signals_dir=_scalar(raw.get("signals_dir"), ("signals_dir",), "str", None),
         max_combinations=max_comb,
         engine=_parse_choice(raw.get("engine"), ("engine",), ("fast", "reference"), "fast"),
         threads=threads,

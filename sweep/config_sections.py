@@ -83,7 +83,9 @@ def _parse_overfitting(raw) -> OverfittingConfig:
     _whole(s, path + ("partitions",), 2, MAX_PARTITIONS, f"an even whole number from 2 to {MAX_PARTITIONS}", "e.g. 16")
     if s % 2:
         raise ConfigError(
-            path + ("partitions",), "CSCV splits the partitions in halves: expected an even number", value=s,
+            path + ("partitions",),
+            "CSCV splits the partitions in halves: expected an even number",
+            value=s,
             fix=f"use {s - 1} or {s + 1}",
         )
     reps = raw.get("reps", 1000)
@@ -98,7 +100,9 @@ def _parse_overfitting(raw) -> OverfittingConfig:
     bb = raw.get("bootstrap_block")
     if bb is not None and (isinstance(bb, bool) or not isinstance(bb, (int, float)) or not bb >= 1):
         raise ConfigError(
-            path + ("bootstrap_block",), "expected a mean block length >= 1 (in blocks)", value=bb,
+            path + ("bootstrap_block",),
+            "expected a mean block length >= 1 (in blocks)",
+            value=bb,
             fix="e.g. bootstrap_block: 5, or leave it out for sqrt(number of blocks)",
         )
     seed = raw.get("seed")
@@ -111,7 +115,11 @@ def _parse_min_trades(raw) -> int:
     if raw is None:
         return DEFAULT_MIN_TRADES
     return _whole(
-        raw, ("min_trades",), 0, 10**9, "a whole number >= 0",
+        raw,
+        ("min_trades",),
+        0,
+        10**9,
+        "a whole number >= 0",
         f"e.g. min_trades: {DEFAULT_MIN_TRADES} (0 ranks every combination whatever its trade count)",
     )
 

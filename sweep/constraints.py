@@ -46,8 +46,6 @@ _FUNCS = {"abs": np.abs, "min": np.minimum, "max": np.maximum}
 _CONSTS = {"true": True, "false": False, "True": True, "False": False}
 
 
-
-
 class ConstraintSyntaxError(ValueError):
     """The constraint text is not a supported expression; the message says why."""
 

@@ -78,8 +78,11 @@ def _stack(spaces, hub_rows: np.ndarray, nan_row: int):
     return _stack_codes(spaces), rows, k
 
 
-def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
-    """Service tables and the generated kernel for ``plan``; ``hub`` lays out the feature rows."""
+def build_tables(plan: Plan, hub: FeatureHub, loop: str = "barloop") -> KernelTables:
+    """Service tables and the generated kernel for ``plan``; ``hub`` lays out the feature rows.
+
+    ``loop="signalloop"``: the kernel is the signal loop of signal generation (same services).
+    """
     nan_row = hub.n_rows  # the engine appends one all-NaN row to every block
     s_specs, s_kind = _unique_specs(plan.strategies)
     s_codes, s_rows, ks = _stack(plan.strategies, hub.rows, nan_row)
@@ -102,10 +105,8 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
         for e, csp in enumerate(plan.classifiers):
             bits = sum(1 << k for k, name in enumerate(csp.entry.spec.regimes) if name in active)
             mask[sp.offset : sp.offset + sp.n, e] = bits
-    validators = [sp.entry.spec for sp in plan.risk]
-    r_codes = _stack_codes(plan.risk)
-    r_off = np.array([sp.offset for sp in plan.risk] or [0], dtype=np.int64)
-    kernel = load_kernel(s_specs, c_specs, validators, ks, kc if plan.classifiers else 0)
+    validators = validators_of(plan) if loop == "barloop" else []
+    kernel = load_kernel(s_specs, c_specs, validators, ks, kc if plan.classifiers else 0, loop)
     tables = Tables(
         s_kind,
         np.ascontiguousarray(s_codes),
@@ -116,12 +117,26 @@ def build_tables(plan: Plan, hub: FeatureHub) -> KernelTables:
         c_rows,
         c_entry,
         int(n_regimes),
+        *settings_tables(plan),
+    )
+    return KernelTables(kernel, tables, names)
+
+
+def validators_of(plan: Plan) -> list:
+    """The specs of the plan's risk validators, in chain order."""
+    return [sp.entry.spec for sp in plan.risk]
+
+
+def settings_tables(plan: Plan) -> tuple:
+    """(validator parameter rows, first row of each validator, portfolio rows, execution rows) of ``Tables``."""
+    r_codes = _stack_codes(plan.risk)
+    r_off = np.array([sp.offset for sp in plan.risk] or [0], dtype=np.int64)
+    return (
         np.ascontiguousarray(r_codes),
         r_off,
         np.ascontiguousarray(plan.portfolio.codes),
         np.ascontiguousarray(plan.execution.codes),
     )
-    return KernelTables(kernel, tables, names)
 
 
 @attrs.define
@@ -175,6 +190,7 @@ def simulate(
     features: np.ndarray | None = None,
     timings: dict | None = None,
     blocks: BlockSpec | None = None,
+    source=None,
 ) -> SimResult:
     """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
 
@@ -187,16 +203,23 @@ def simulate(
     (``features_s``) and in the combination loop (``loop_s``).  ``blocks``
     asks for every combination's return per block (a day, say) of the
     scored bars, accumulated in the same pass (``SimResult.block_returns``).
+    ``source`` (a ``sweep.replay.SignalSource``) replays stored signals instead: the same bar loop,
+    its block holding each signal pair's signal and regime rows; no feature is computed.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    hub = FeatureHub(plan.features, universe.bars_per_day)
-    tables = tables or build_tables(plan, hub)
+    hub = FeatureHub(plan.features, universe.bars_per_day)  # (its warm-up decides the first scored bar)
+    if source is None:
+        tables = tables or build_tables(plan, hub)
     t_first, t_last = scoring_range(hub, universe, start, stop)
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     d = plan.decompose(ids)
     cs = np.ascontiguousarray(d["strategy"].astype(np.int64))
     cc = np.ascontiguousarray(d["classifier"].astype(np.int64))
+    if source is not None:  # each combination reads its signal pair's rows of the block
+        source = source.bind(cs, cc)
+        cs = cc = source.index
+        tables = source.tables
     cp = np.ascontiguousarray(d["portfolio"].astype(np.int64))
     ce = np.ascontiguousarray(d["execution"].astype(np.int64))
     cr = (
@@ -207,7 +230,9 @@ def simulate(
     n = len(ids)
     bank, reg = new_bank(n, tables.P[cp, P_INITIAL], tables.n_regimes)
     combos = Combos(cs, cc, cr, cp, ce)
-    if features is not None:  # the whole block is there, chunk by chunk: run on its parts as they are
+    if source is not None:
+        chunk = min(source.chunk, t_last + 1)
+    elif features is not None:  # the whole block is there, chunk by chunk: run on its parts as they are
         chunk = features.chunk
     else:
         chunk = min(
@@ -219,7 +244,7 @@ def simulate(
     ev_n = np.zeros((n if record_events else 1, 8), dtype=np.int64)[:, 0]  # a cache line per counter (threads)
     n_scored = t_last - t_first + 1
     equity = np.empty((n, n_scored)) if record_equity else None
-    block = np.empty((hub.n_rows + 1, chunk if features is None else 1))
+    block = np.empty((hub.n_rows + 1, chunk if features is None and source is None else 1))
     block[hub.n_rows] = np.nan
     start_col = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=np.int64)
@@ -234,7 +259,9 @@ def simulate(
         t1 = min(t_last + 1, t0 + chunk)
         ncol = t1 - t0
         tick = time.perf_counter()
-        if features is not None:
+        if source is not None:
+            B = source.block(universe, t0, t1)
+        elif features is not None:
             B = features.parts[t0 // chunk]  # wider than ncol in the last chunk: the kernel stops at t_last
         else:
             B = block[:, :ncol] if ncol == chunk else np.ascontiguousarray(block[:, :ncol])

@@ -36,7 +36,7 @@ from services.errors import SweepError
 from .faults import checkpoint, polars_os_error
 from .summary import ranked
 
-TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns")
+TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns", "signals")
 PARQUET_COMPRESSION = "lz4"  # fast to write (what a user waits for); polars and duckdb read it
 
 

@@ -47,19 +47,17 @@ from .frames import (
 )
 from .guard import check_run
 from .interrupts import interruptible
-from .lifecycle import fail, finish, open_store
+from .lifecycle import fail, finish, open_store, results_root
 from .manifest import run_key
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
 from .results import RunResult, clean_floats, write_json, write_parquet
 from .sequencer import Phase, Schedule, Window
+from .signal_phase import SignalBook, SignalSettings, signals_phase, store_root
 from .stats.blocks import layout
 from .summary import select_best
 from .tracesink import TraceSink, combined
-
-# pattern rules and plans exist for these modes, the run does not (stored signals and their replay)
-UNSUPPORTED_MODES = ("signal_generation", "signal_replay")
 
 
 def _keep_ids(cfg: SweepConfig, plan: Plan) -> np.ndarray:
@@ -95,6 +93,8 @@ class _Run:
         self.blocks: dict[tuple, FeatureBlock | None] = {}  # feature rows per universe and frequency, when they fit
         self.stats: dict[str, dict] = {}
         self._freq: dict[tuple, tuple[float, float]] = {}
+        self.signals: SignalBook | None = None  # the signal store, when the run generates or replays signals
+        self.replaying = False
 
     def _tables(self, u: Universe):
         key = u.bars_per_day
@@ -102,15 +102,24 @@ class _Run:
             self.tables[key] = build_tables(self.plan, FeatureHub(self.plan.features, u.bars_per_day))
         return self.tables[key]
 
+    def feature_block(self, u: Universe) -> FeatureBlock | None:
+        """The universe's whole feature block at its frequency (computed once), or None when it does not fit."""
+        key = (u.symbol, u.bars_per_day)
+        if key not in self.blocks:
+            with stages.stage("features (whole universe)"):
+                self.blocks[key] = feature_block(self.plan, u)
+        return self.blocks[key]
+
     def _simulate(self, u, ids, window: Window, **kw):
         if self.engine == "reference":
             from .reference import reference_simulate
 
             return reference_simulate(self.plan, u, ids, start=window.start, stop=window.stop, **kw)
-        key = (u.symbol, u.bars_per_day)
-        if key not in self.blocks:
-            with stages.stage("features (whole universe)"):
-                self.blocks[key] = feature_block(self.plan, u)
+        if self.replaying:  # the bar loop on stored signals: no feature computed (unless some must be generated)
+            source = self.signals.source(u, None)
+            return simulate(
+                self.plan, u, ids, start=window.start, stop=window.stop, threads=self.threads, source=source, **kw
+            )
         return simulate(
             self.plan,
             u,
@@ -119,7 +128,7 @@ class _Run:
             start=window.start,
             stop=window.stop,
             threads=self.threads,
-            features=self.blocks[key],
+            features=self.feature_block(u),
             **kw,
         )
 
@@ -179,6 +188,9 @@ class _Run:
                     if not p.select_from
                     else min(p.top or self.plan.combinations, self.plan.combinations)
                 )
+                if p.kind == "signals":  # every pair over every bar
+                    total += len(self.signals.pairs) * u0.n * len(p.windows)
+                    continue
                 for w in p.windows:
                     t_first, t_last = self._scored(self.window_universe(u0, p, w), w)
                     total += n * (t_last - t_first + 1)
@@ -192,9 +204,13 @@ class _Run:
         events, trades and block returns (which may be large: they stream from
         shard files).  The phase's luck blocks go to ``self.stats[phase]``.
         """
+        t0 = time.perf_counter()
+        if phase.kind == "signals":
+            frames, stats = signals_phase(self, phase, self.signals)
+            self.stats[phase.name] = {**stats, "seconds": time.perf_counter() - t0}
+            return {k: frames.get(k) for k in TABLES}
         out: dict[str, list] = {k: [] for k in TABLES}
         bus_stats = {"published": 0, "delivered": 0, "kept": 0, "dropped": 0, "overfitting": [], "windows": []}
-        t0 = time.perf_counter()
         for u0 in self.universes:
             mine = self.schedule.phase(u0, phase.name)
             if mine.windowed and phase.select_from:
@@ -480,6 +496,8 @@ def run(
     max_combinations: int | None = None,
     notices: bool | None = None,
     lookahead_check: bool = True,
+    replay: str | None = None,
+    replay_only: bool = False,
 ) -> RunResult:
     """Backtest every combination of a sweep and return (and, by default, write) its results.
 
@@ -490,7 +508,10 @@ def run(
     shows a bar (or log lines); ``notices`` (default: same as progress)
     prints one-line notices such as "resuming".  Every plugin the config
     uses is first checked for look-ahead on the run's own data
-    (``sweep.guard``) unless ``lookahead_check=False``.
+    (``sweep.guard``) unless ``lookahead_check=False``.  ``replay`` (a signal
+    store folder) runs the workflow on stored signals (as ``workflow:
+    signal_replay`` does with ``signals_dir``); ``replay_only`` refuses to
+    generate the pairs that are not stored.
 
     Example:
         >>> res = run({"data": {"synthetic": {"bars": 2000, "timeframe": "5m"}}, "results_storage": "memory",
@@ -507,14 +528,16 @@ def run(
         raise ConfigError(("engine",), "expected fast or reference", value=engine, fix="use --engine fast")
     if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
         raise ConfigError(("threads",), "expected a whole number >= 1", value=threads, fix="e.g. --threads 2")
-    if cfg.workflow.base_pattern in UNSUPPORTED_MODES or cfg.workflow.type in UNSUPPORTED_MODES:
-        mode = cfg.workflow.type if cfg.workflow.type in UNSUPPORTED_MODES else cfg.workflow.base_pattern
+    modes = {cfg.workflow.type, cfg.workflow.base_pattern}
+    replaying = bool(replay) or "signal_replay" in modes
+    if replay_only and not replaying:
+        raise ConfigError(("--replay-only",), "only means something with a replay", fix="add --replay SIGNALS_DIR")
+    if (replaying or "signal_generation" in modes) and engine == "reference":
         raise ConfigError(
-            ("workflow",),
-            f"the {mode} mode is planned but `sweep run` does not implement it yet",
-            value=mode,
-            fix="use workflow: backtest, optimization, train_test, walk_forward or monte_carlo "
-            "(`sweep expand` already shows its plan)",
+            ("engine",),
+            "the reference engine computes every signal itself: it neither stores nor replays signals",
+            value=engine,
+            fix="use --engine fast",
         )
     with stages.stage("config and plan"):
         plan = expand(cfg, max_combinations=max_combinations, count_data=False)
@@ -539,6 +562,10 @@ def run(
         log.note(f"warning: {w}")
     prog = Progress(1, label=cfg.name, enabled=False)
     state = _Run(cfg, plan, universes, None, engine, prog, threads, schedule)  # checks keep: before a folder exists
+    if replaying or "signal_generation" in modes:
+        root = store_root(cfg, results_root(cfg, results_dir), replay)
+        state.signals = SignalBook(SignalSettings(root, replaying, bool(replay_only)), plan)
+        state.replaying = replaying
     store = None
     if cfg.tracing.results_storage == "disk":
         try:
@@ -554,7 +581,13 @@ def run(
                 resume=resume,
                 force=force,
                 log=log,
-                extra={"lookahead_check": guard, "warnings": warnings},
+                extra={
+                    "lookahead_check": guard,
+                    "warnings": warnings,
+                    "signals": {"store": str(state.signals.settings.root), "replay": state.replaying}
+                    if state.signals is not None
+                    else None,
+                },
             )
         except SweepError:
             raise

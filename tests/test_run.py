@@ -269,13 +269,16 @@ def test_traced_events_stream_through_part_files(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("workflow", ["signal_generation", "signal_replay"])
-def test_unimplemented_modes_are_refused_clearly(tmp_path, capsys, workflow):
+def test_signal_modes_run_and_refuse_the_reference_engine(tmp_path, capsys, workflow):
     y = tmp_path / "c.yaml"
     y.write_text(f"workflow: {workflow}\nstrategies:\n  - type: momentum\n")
     assert main(["expand", str(y)]) == 0  # the plan is known
-    assert main(["run", str(y), "--quiet", "--results-dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert f"the {workflow} mode is planned but `sweep run` does not implement it yet" in err
+    assert main(["run", str(y), "--quiet", "--results-dir", str(tmp_path), "--engine", "reference"]) == 2
+    assert "the reference engine computes every signal itself" in capsys.readouterr().err
+    assert main(["run", str(y), "--quiet", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("1 pair - 1 generated" in out) if workflow == "signal_generation" else ("Top 1 of 1" in out)
+    assert (tmp_path / ".signals" / "SIGNAL_STORE.json").is_file()  # the default store, under the results root
 
 
 def test_bad_threads_and_unfinished_results(tmp_path, capsys):
