@@ -16,6 +16,7 @@ CMD = {
     "containers": "python benchmarks/bench_containers.py",
     "scaling": "python benchmarks/bench_scaling.py",
     "overfitting": "python benchmarks/bench_overfitting.py",
+    "signals": "python benchmarks/bench_signals.py",
 }
 
 
@@ -158,6 +159,37 @@ def _wall(w) -> list[str]:
     return [*out, ""]
 
 
+def _signals(sg) -> list[str]:
+    """Stored signals: replay against the full backtest, and the store's size."""
+    if not sg:
+        return []
+    out = [
+        "## Stored signals (signal generation and replay)",
+        "",
+        f"`{CMD['signals']}` - {_machine(sg['machine'])}",
+        "",
+        "`sweep run` as a process, warm, median of 3; the full backtest and the replay of its stored signals run "
+        "the same bar loop with the same settings and give identical tables.  Speed-up = full / replay "
+        "(issue 13's targets: at least 5 on the first and the cost/risk rows).",
+        "",
+        _table(
+            sg["cases"],
+            ["case", "full_s", "replay_s", "speedup"],
+            ["case", "full backtest (s)", "replay (s)", "speed-up"],
+        ),
+        "",
+    ]
+    st = sg.get("store")
+    if st:
+        out += [
+            f"Store of 10,000 MA combinations on SPY 1-minute bars: {_f(st['size_mb'])} MB on disk (target: under "
+            f"200); first signal_generation run {_f(st['first_s'])} s, a second identical run {_f(st['second_s'])} s "
+            "(target: under 2; it computes nothing).",
+            "",
+        ]
+    return out
+
+
 def render() -> str:
     parts = [
         "# Benchmark results",
@@ -170,6 +202,7 @@ def render() -> str:
         "",
     ]
     parts += _wall(_load("wall"))
+    parts += _signals(_load("signals"))
     eng = _load("engine")
     if eng:
         t, b, s = eng["throughput"], eng["big"], eng["start"]
@@ -382,7 +415,15 @@ def _sections(text: str) -> dict[str, str]:
 
 ENGINE_TITLE = "Engine kernel (kernel-only; not what a user waits for - see the headline above)"
 RENAMED = {"Engine (headline)": ENGINE_TITLE}  # titles of older renderings
-ORDER = ("What a user waits for", "Engine kernel", "Peers", "Container", "Scaling", "Honest optimisation")
+ORDER = (
+    "What a user waits for",
+    "Engine kernel",
+    "Stored signals",
+    "Peers",
+    "Container",
+    "Scaling",
+    "Honest optimisation",
+)
 
 
 def _rank(title: str) -> int:

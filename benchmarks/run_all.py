@@ -13,6 +13,7 @@ def main() -> int:
     for script, extra in (
         ("bench_wall.py", quick),
         ("bench_engine.py", []),
+        ("bench_signals.py", quick),
         ("bench_containers.py", []),
         ("bench_scaling.py", quick),
         ("bench_peers.py", quick),

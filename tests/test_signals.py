@@ -271,3 +271,25 @@ def test_trace_summarises_a_run(tmp_path, spy5, capsys):
     code, out, _ = _run(["trace", str(_run_dir(tmp_path, "g"))], capsys)
     changes = pl.read_parquet(_run_dir(tmp_path, "g") / "signals" / "signals.parquet")["changes"].sum()
     assert code == 0 and f"signal changes: {changes:,} over 2 pairs" in out
+
+
+def test_the_readme_signal_commands(tmp_path, examples, capsys):
+    """README: signals.yaml stores, replay.yaml sweeps costs and stops over them (reusing every pair)."""
+    res = str(tmp_path / "results")
+    code, out, err = _run(["run", str(examples / "signals.yaml"), "--results-dir", res, "--quiet"], capsys)
+    assert code == 0 and "8 pairs - 8 generated, 0 reused" in out, err
+    code, out, err = _run(["run", str(examples / "replay.yaml"), "--results-dir", res, "--quiet"], capsys)
+    assert code == 0, err
+    summary = json.loads((sorted((tmp_path / "results" / "replay").iterdir())[-1] / "manifest.json").read_text())
+    assert summary["signals"]["replay"] and summary["status"] == "complete"
+    m = pl.read_parquet(sorted((tmp_path / "results" / "replay").iterdir())[-1] / "replay" / "metrics.parquet")
+    assert m.height == 8 * 3 * 3 * 2
+    code, out, _ = _run(["signals", str(tmp_path / "results" / ".signals")], capsys)
+    assert code == 0 and "8 pairs" in out  # the replay generated nothing new
+    code, out, err = _run(
+        ["run", str(examples / "quickstart.yaml"), "--results-dir", res, "--quiet", "--replay", f"{res}/.signals"],
+        capsys,
+    )
+    assert code == 0, err
+    code, out, _ = _run(["trace", f"{res}/quickstart"], capsys)
+    assert code == 0 and "phase backtest" in out and "trades:" in out
