@@ -198,6 +198,11 @@ def test_replay_only_of_signals_never_made_names_them(tmp_path, spy5, capsys):
     )
     assert code == 2 and "1 of 2 signal pairs are not in" in err and "strategy.fast=7" in err
     assert _listing(tmp_path / "store") == listing
+    other = _cfg(tmp_path, "o", spy5, "signal_replay", body)  # the same pair, other bars
+    other.write_text(other.read_text().replace(f"{{path: {spy5}}}", f"{{path: {spy5}, end: '2024-12-31'}}"))
+    code, _, err = _run(["run", str(other), "--results-dir", res, "--replay-only"], capsys)
+    assert code == 2 and "stored for other data: SPY" in err and "Traceback" not in err
+    assert _listing(tmp_path / "store") == listing
 
 
 def test_a_folder_that_is_not_a_store_and_a_damaged_part(tmp_path, spy5, capsys):
