@@ -14,6 +14,7 @@ def main() -> int:
         ("bench_wall.py", quick),
         ("bench_engine.py", []),
         ("bench_signals.py", quick),
+        ("bench_lanes.py", []),
         ("bench_containers.py", []),
         ("bench_scaling.py", quick),
         ("bench_peers.py", quick),
