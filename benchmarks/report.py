@@ -443,6 +443,7 @@ RENAMED = {"Engine (headline)": ENGINE_TITLE}  # titles of older renderings
 ORDER = (
     "What a user waits for",
     "Engine kernel",
+    "Combination-vectorised",
     "Stored signals",
     "Peers",
     "Container",
