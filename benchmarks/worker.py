@@ -382,7 +382,7 @@ def engine_run(task) -> dict:
             runs.append((time.perf_counter() - t, stages.tally(), res))
         runs.sort(key=lambda r: r[0])
         seconds, tally, res = runs[len(runs) // 2]
-        stats = getattr(res, "stats", {})
+        stats = getattr(res, "run_stats", {})
         m = res.metrics
         out = {
             "seconds": seconds,

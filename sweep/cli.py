@@ -221,7 +221,7 @@ def cmd_run(args) -> int:
 
         sys.stderr.write(f"where the time went (sweep run --profile):\n{stages.report(took)}\n")
     print_phases(res, args.top)
-    stats = getattr(res, "stats", {})
+    stats = getattr(res, "run_stats", {})
     work = sum(v.get("seconds", 0) for v in stats.values())
     print(f"\nfinished in {took:.1f}s" + (f" ({work:.1f}s in phases)" if work else ""))
     print(f"results: {res.path}" if res.path else "results kept in memory (results_storage: memory)")
@@ -377,9 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: derandomized, reproducible)")
     p.set_defaults(func=cmd_check)
 
+    from .cli_show import add_command
     from .cli_store import add_commands
 
     add_commands(sub)
+    add_command(sub)
     return parser
 
 

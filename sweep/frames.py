@@ -261,7 +261,7 @@ def trades_frame(
 
 
 def equity_frame(ids: np.ndarray, equity: np.ndarray, universe: Universe, t_first: int) -> pl.DataFrame:
-    """Long table of equity curves: combo_id, symbol, bar, timestamp, equity."""
+    """Long table of equity curves: combo_id, symbol, bar, timestamp, equity, close (of the bar: buy-and-hold)."""
     n, m = equity.shape
     bars = np.arange(t_first, t_first + m, dtype=np.int64)
     return pl.DataFrame(
@@ -271,5 +271,6 @@ def equity_frame(ids: np.ndarray, equity: np.ndarray, universe: Universe, t_firs
             "bar": np.tile(bars, n),
             "timestamp": pl.Series(np.tile(universe.timestamps[bars], n)).cast(pl.Datetime("ns", "UTC")),
             "equity": equity.ravel(),
+            "close": np.tile(universe.close[bars], n),
         }
     )

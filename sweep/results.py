@@ -393,9 +393,52 @@ class RunResult:
         """Equity curve of one combination (replayed when it was not kept)."""
         return self._detail("equity", combo_id, symbol, phase)
 
+    def stats(self, combo_id: int, symbol: str | None = None, phase: str | None = None) -> pl.DataFrame:
+        """The statistics sheet of one combination (``sweep.sheet``): section, statistic, value, unit, per symbol
+        and window - its metrics, trade and drawdown statistics in bars and days, buy-and-hold of the same bars
+        with beta and alpha against it, and monthly returns.  Trades and equity are replayed when not kept."""
+        from .sheet import stats_sheet
+
+        phase = phase or self.main_phase
+        m = self._table("metrics", phase)
+        rows = m.filter(pl.col("combo_id") == int(combo_id)) if m.height and "combo_id" in m.columns else m
+        if symbol is not None and rows.height:
+            rows = rows.filter(pl.col("symbol") == symbol)
+        if not rows.height:
+            from services.errors import ConfigError
+
+            ids = f"0..{m['combo_id'].max()}" if m.height and "combo_id" in m.columns else "none"
+            raise ConfigError(
+                ("combo_id",),
+                f"no combination {combo_id}{f' for {symbol}' if symbol else ''} in phase {phase!r} (ids: {ids})",
+                value=combo_id,
+                fix="use a combo_id from metrics.parquet (`sweep results DIR` lists the best)",
+            )
+        eq, tr = self.equity(combo_id, symbol, phase), self.trades(combo_id, symbol, phase)
+        per_year = {
+            (w["symbol"], w.get("window", 0)): w["bars_per_year"] for w in self.summary(phase).get("windows", [])
+        }
+        out = []
+        for row in rows.iter_rows(named=True):
+            sym, win = row.get("symbol"), row.get("window", 0)
+            year = per_year.get((sym, win)) or next(iter(per_year.values()), 252.0)
+            windowed = "window" in row
+            sheet = stats_sheet(row, _part(eq, sym, win, windowed).sort("bar"), _part(tr, sym, win, windowed), year)
+            out.append(sheet.with_columns(pl.lit(sym).alias("symbol"), pl.lit(win).alias("window")))
+        return pl.concat(out)
+
     def __repr__(self) -> str:
         where = f" at {self.path}" if self.path else " (in memory)"
         return f"<RunResult {self.metrics.height} rows, phases {self.phases}{where}>"
+
+
+def _part(t: pl.DataFrame, symbol, window, windowed: bool) -> pl.DataFrame:
+    """The rows of one symbol (and window, in windowed phases) of a trades or equity table."""
+    if not t.height:
+        return t
+    if "symbol" in t.columns:
+        t = t.filter(pl.col("symbol") == symbol)
+    return t.filter(pl.col("window") == window) if windowed and "window" in t.columns else t
 
 
 def _status_of(run_dir: Path) -> str | None:

@@ -54,6 +54,7 @@ from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stit
 from .progress import Progress
 from .results import RunResult, clean_floats, write_json, write_parquet
 from .sequencer import Phase, Schedule, Window
+from .sheet import buy_and_hold
 from .signal_phase import SignalBook, SignalSettings, signals_phase, store_root
 from .stats.blocks import layout
 from .summary import select_best
@@ -167,6 +168,11 @@ class _Run:
             "bars_per_year": u.bars_per_year,
         }
 
+    def buy_and_hold(self, u: Universe, w: Window) -> dict:
+        """Buy-and-hold of the window's scored bars (the bars every combination is scored on)."""
+        t_first, t_last = self._scored(u, w)
+        return {"symbol": u.symbol, "window": w.index, **buy_and_hold(u.close[t_first : t_last + 1], u.bars_per_year)}
+
     def _scored(self, u: Universe, w: Window) -> tuple[int, int]:
         """First and last scored bar of a window (after the longest warm-up)."""
         return scoring_range(FeatureHub(self.plan.features, u.bars_per_day), u, w.start, w.stop)
@@ -219,6 +225,7 @@ class _Run:
             for w in mine.windows:
                 u = self.window_universe(u0, phase, w)
                 bus_stats["windows"].append(self.window_info(u, w))
+                bus_stats.setdefault("buy_and_hold", []).append(self.buy_and_hold(u, w))
                 sel = selections.get((u.symbol, w.index)) if phase.select_from else None
                 ids = sel.ids if sel is not None else np.arange(self.plan.combinations, dtype=np.int64)
                 if phase.kind == "resample":
@@ -629,7 +636,7 @@ def run(
         replay=functools.partial(_replay, cfg, plan, universes, engine, threads),
         min_trades=cfg.min_trades,
     )
-    res.stats = state.stats
+    res.run_stats = state.stats  # per phase: events, windows, timings
     return res
 
 
@@ -714,10 +721,11 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
         wu = state.window_universe(u, p, w)
         res = state._simulate(wu, ids, w, record_events=True, record_equity=True)
         if what == "equity":
-            frames.append(equity_frame(ids, res.equity, wu, res.t_first))
+            f = equity_frame(ids, res.equity, wu, res.t_first)
         else:
             ev = collected_events_frame(res, wu)
-            frames.append(trades_frame(ev, wu, bank=res.bank, ids=ids, t_last=res.t_last))
+            f = trades_frame(ev, wu, bank=res.bank, ids=ids, t_last=res.t_last)
+        frames.append(f.with_columns(pl.lit(w.index).alias("window")) if p.windowed and f.height else f)
     frames = [f for f in frames if f.height]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
