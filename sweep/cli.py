@@ -225,6 +225,13 @@ def cmd_run(args) -> int:
     work = sum(v.get("seconds", 0) for v in stats.values())
     print(f"\nfinished in {took:.1f}s" + (f" ({work:.1f}s in phases)" if work else ""))
     print(f"results: {res.path}" if res.path else "results kept in memory (results_storage: memory)")
+    if args.report:
+        if res.path is None:
+            raise ConfigError(("--report",), "a report needs results on disk", fix="use results_storage: disk")
+        from .report import write_report
+        from .runner import open_results
+
+        print(f"report: {write_report(open_results(res.path))}")
     return 0
 
 
@@ -356,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on the signals stored in this signal store (missing ones are generated first)",
     )
     p.add_argument("--replay-only", action="store_true", help="with --replay: refuse signals that are not stored")
+    p.add_argument("--report", action="store_true", help="also write the run's HTML report (report.html)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("results", help="show the best combinations of a results folder")

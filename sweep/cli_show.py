@@ -89,7 +89,22 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .runner import open_results
+
+    path = write_report(open_results(args.dir), args.output, agg=args.agg, top=args.top)
+    print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB, opens offline)")
+    return 0
+
+
 def add_command(sub) -> None:
+    p = sub.add_parser("report", help="write a run's self-contained HTML report")
+    p.add_argument("dir", help="a run folder, or a sweep folder (its newest run)")
+    p.add_argument("-o", "--output", default=None, help="the HTML file (default: <run>/report.html)")
+    p.add_argument("--agg", default="max", help="how heatmaps aggregate the other parameters: max, median, mean, min")
+    p.add_argument("--top", type=int, default=None, help="combinations in the ranking and equity (default: top_k)")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("show", help="the full statistics sheet of one combination of a run")
     p.add_argument("dir", help="a run folder, or a sweep folder (its newest complete run)")
     p.add_argument("combo_id", type=int, help="combination id (metrics.parquet combo_id)")

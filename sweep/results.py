@@ -393,6 +393,27 @@ class RunResult:
         """Equity curve of one combination (replayed when it was not kept)."""
         return self._detail("equity", combo_id, symbol, phase)
 
+    def curves(self, combo_ids, symbol: str | None = None, phase: str | None = None, what: str = "equity"):
+        """Equity curves (or trades) of several combinations: the kept ones read, the others replayed in one pass."""
+        ids = sorted({int(c) for c in combo_ids})
+        t = self._table(what, phase)
+        have = t.filter(pl.col("combo_id").is_in(ids)) if t.height and "combo_id" in t.columns else t.clear()
+        if symbol is not None and have.height and "symbol" in have.columns:
+            have = have.filter(pl.col("symbol") == symbol)
+        missing = sorted(set(ids) - set(have["combo_id"].to_list() if have.height else []))
+        parts = [have] if have.height else []
+        if missing and self._replay is not None:
+            parts.append(self._replay(what, missing, symbol, phase or self.main_phase))
+        parts = [p for p in parts if p.height]
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+    @property
+    def plot(self):
+        """The report's figures one by one, for a notebook: ``res.plot.heatmap("strategy.fast", "strategy.slow")``."""
+        from .report import Plots
+
+        return Plots(self)
+
     def stats(self, combo_id: int, symbol: str | None = None, phase: str | None = None) -> pl.DataFrame:
         """The statistics sheet of one combination (``sweep.sheet``): section, statistic, value, unit, per symbol
         and window - its metrics, trade and drawdown statistics in bars and days, buy-and-hold of the same bars

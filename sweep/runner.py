@@ -716,8 +716,8 @@ def _replay(cfg, plan, universes, engine, threads, what: str, combo_id: int, sym
     p = schedule.phase(u, phase)
     state = _Run(cfg, plan, [u], None, engine, Progress(0, enabled=False), threads, schedule)
     frames = []
+    ids = np.unique(np.atleast_1d(np.asarray(combo_id, dtype=np.int64)))  # one id, or several in one pass
     for w in p.windows:
-        ids = np.array([combo_id], dtype=np.int64)
         wu = state.window_universe(u, p, w)
         res = state._simulate(wu, ids, w, record_events=True, record_equity=True)
         if what == "equity":
