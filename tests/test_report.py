@@ -45,6 +45,15 @@ WORKFLOWS = {
 }
 
 
+@pytest.fixture
+def data_yaml() -> str:
+    """Real SPY 5-minute bars when ../shared/data has them, else the built-in sample (the browser checks run)."""
+    from conftest import SHARED_DATA
+
+    spy = SHARED_DATA / "SPY_5m.csv"
+    return f"{{path: {spy}}}" if spy.exists() else "{synthetic: {bars: 20000, timeframe: 5m, seed: 4}}"
+
+
 @pytest.fixture(scope="module")
 def browser() -> str:
     for name in BROWSERS:
@@ -124,9 +133,9 @@ def test_the_probe_catches_errors_and_requests(browser, tmp_path):
 
 
 @pytest.mark.parametrize("wf", sorted(WORKFLOWS))
-def test_report_of_each_workflow_in_a_browser(browser, shared_data, tmp_path, capsys, wf):
+def test_report_of_each_workflow_in_a_browser(browser, data_yaml, tmp_path, capsys, wf):
     y = tmp_path / f"{wf}.yaml"
-    y.write_text(f"name: {wf}\ndata: {{path: {shared_data / 'SPY_5m.csv'}}}\n" + WORKFLOWS[wf] + GRID)
+    y.write_text(f"name: {wf}\ndata: {data_yaml}\n" + WORKFLOWS[wf] + GRID)
     assert main(["run", str(y), "--results-dir", str(tmp_path), "--quiet", "--report"]) == 0
     out = capsys.readouterr().out
     run_dir = next((tmp_path / wf).iterdir())
@@ -177,9 +186,9 @@ def test_report_of_each_workflow_in_a_browser(browser, shared_data, tmp_path, ca
             ), (col, got, want[col])
 
 
-def test_report_command_and_bad_input(browser, shared_data, tmp_path, capsys):
+def test_report_command_and_bad_input(browser, data_yaml, tmp_path, capsys):
     y = tmp_path / "r.yaml"
-    y.write_text(f"name: r\ndata: {{path: {shared_data / 'SPY_5m.csv'}}}\n" + GRID)
+    y.write_text(f"name: r\ndata: {data_yaml}\n" + GRID)
     assert main(["run", str(y), "--results-dir", str(tmp_path), "--quiet"]) == 0
     out_file = tmp_path / "elsewhere" / "mine.html"
     assert main(["report", str(tmp_path / "r"), "-o", str(out_file), "--agg", "median"]) == 0

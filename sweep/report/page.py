@@ -26,7 +26,7 @@ from . import figures as F
 
 MAIN_METRICS = ("sharpe", "total_return", "sortino", "max_drawdown", "calmar", "trades", "win_rate", "profit_factor")
 CONFIG = {"displaylogo": False, "responsive": True}
-MAX_SURFACES = 12  # heatmaps per phase (pairs of varying parameters), the rest named
+MAX_SURFACES = 45  # heatmaps per strategy (every pair of up to ten varying parameters); beyond, the rest are named
 
 
 def _fmt(v) -> str:
