@@ -99,7 +99,7 @@ def timeframe_label(timestamps: np.ndarray) -> str:
     """The median spacing of the bars, as 1m / 5m / 1h / 1d / 1w (or seconds)."""
     if timestamps.size < 2:
         return "-"
-    step = int(np.median(np.diff(timestamps[: 100_000].astype(np.int64)))) // 10**9  # seconds
+    step = int(np.median(np.diff(timestamps[:100_000].astype(np.int64)))) // 10**9  # seconds
     for unit, secs in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
         if step >= secs and step % secs == 0:
             return f"{step // secs}{unit}"

@@ -50,10 +50,23 @@ def check_keys(raw: dict, allowed: Iterable[str], path: Sequence[str | int], *, 
             )
 
 
+def _rebuild(cls, state: dict, text: str):
+    err = cls.__new__(cls)
+    Exception.__init__(err, text)
+    err.__dict__.update(state)
+    return err
+
+
 class SweepError(Exception):
-    """Base class of errors that are the user's to fix (exit code 2, no traceback)."""
+    """Base class of errors that are the user's to fix (exit code 2, no traceback).
+
+    They pickle with their fields (a Ray worker's error reaches the driver as the same error).
+    """
 
     exit_code = 2
+
+    def __reduce__(self):
+        return _rebuild, (type(self), dict(self.__dict__), str(self))
 
 
 class ConfigError(SweepError, ValueError):
@@ -155,6 +168,19 @@ class PluginError(SweepError, TypeError):
         self.problem = problem
         self.fix = fix
         text = f"{name}: {problem}"
+        if fix:
+            text += f"\n  Fix: {fix}"
+        super().__init__(text)
+
+
+class BackendError(SweepError, RuntimeError):
+    """The compute backend (a Ray cluster) cannot run the sweep: names what failed and what to do."""
+
+    def __init__(self, what: str, problem: str, fix: str | None = None) -> None:
+        self.what = what
+        self.problem = problem
+        self.fix = fix
+        text = f"{what}: {problem}"
         if fix:
             text += f"\n  Fix: {fix}"
         super().__init__(text)

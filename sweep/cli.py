@@ -1,6 +1,7 @@
 """The ``sweep`` command line.
 
     sweep run CONFIG [--results-dir D] [--resume] [--engine fast|reference] [--threads N]
+                     [--backend threads|ray] [--address HOST:PORT]
                                           backtest every combination, write results
     sweep results DIR [--top N] [--sort METRIC] [--phase P]
                                           the best combinations of a run
@@ -214,6 +215,8 @@ def cmd_run(args) -> int:
         lookahead_check=not args.no_lookahead_check,
         replay=args.replay,
         replay_only=args.replay_only,
+        backend=args.backend,
+        address=args.address,
     )
     took = time.perf_counter() - start
     if args.profile:
@@ -347,6 +350,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even if this exact run is already complete")
     p.add_argument("--engine", choices=("fast", "reference"), default=None, help="fast (default) or reference")
     p.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    p.add_argument(
+        "--backend",
+        choices=("threads", "ray"),
+        default=None,
+        help="where shards run: threads in this process (default) or Ray tasks (same results)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="the Ray cluster's head (implies --backend ray; default: backend.address, RAY_ADDRESS, else local)",
+    )
     p.add_argument("--top", type=int, default=10, help="rows in the summary table")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--max-combinations", type=int, default=None, help="raise or lower the size guard")

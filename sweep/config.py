@@ -30,6 +30,7 @@ from services.params import Param
 from services.registry import ServiceSpec, load_plugin, resolve
 
 from .builtins import load as load_builtins
+from .config_backend import BackendConfig, parse_backend
 from .config_data import DataConfig, parse_data
 from .config_sections import (
     TRACING_KEYS,
@@ -63,6 +64,7 @@ TOP_KEYS = (
     "execution",
     "workflow",
     "objective",
+    "backend",
     "results_dir",
     "results_storage",
     "event_tracing",
@@ -156,6 +158,7 @@ class SweepConfig:
     keep: tuple[str, ...] = ()
     seed: int = 0
     overfitting: OverfittingConfig = OverfittingConfig()
+    backend: BackendConfig = BackendConfig()  # where shards run: not part of the config hash (same results)
     min_trades: int = 10
     source: str | None = None
     base_dir: str = "."
@@ -538,6 +541,7 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
         keep=tuple(str(k) for k in keep),
         seed=_scalar(raw.get("seed"), ("seed",), "int", 0, 0),
         overfitting=_parse_overfitting(raw.get("overfitting")),
+        backend=parse_backend(raw.get("backend")),
         min_trades=_parse_min_trades(raw.get("min_trades")),
         source=src,
         base_dir=str(base_dir),

@@ -371,6 +371,7 @@ def feature_block(plan: Plan, universe: Universe, budget_bytes: int | None = Non
         t0, t1 = k * chunk, min(universe.n, (k + 1) * chunk)
         hub.compute(universe.ohlcv(t0, t1), out=parts[k])
         parts[k, :, t1 - t0 :] = np.nan
+    parts.flags.writeable = False  # as a Ray worker gets it from the object store: one numba specialisation
     return FeatureBlock(parts, chunk)
 
 

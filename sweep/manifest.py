@@ -114,6 +114,8 @@ def raw_config(cfg: SweepConfig) -> dict:
             k: {kk: (list(vv) if isinstance(vv, (list, tuple)) else vv) for kk, vv in v.items()}
             for k, v in n["phase_overrides"].items()
         }
+    if cfg.pattern_dirs:  # a workflow from the config's own patterns: absolute folders
+        raw["patterns"] = list(cfg.pattern_dirs)
     if cfg.plugins:
         base = Path(cfg.base_dir)
         raw["plugins"] = [str((base / p).resolve()) if (base / p).exists() else p for p in cfg.plugins]

@@ -7,13 +7,15 @@ import time
 
 
 class Progress:
-    """Counts bar-combinations done against a total; shows rate and ETA."""
+    """Counts bar-combinations (and shards) done against a total; shows rate and ETA."""
 
     def __init__(
         self, total: int, label: str = "sweep", enabled: bool = True, stream=None, every: float = 5.0, bar: bool = True
     ):
         self.total = max(1, int(total))
         self.done = 0
+        self.shards_done = 0
+        self.shards_total = 0
         self.label = label
         self.stream = stream or sys.stderr
         self.every = every
@@ -34,11 +36,18 @@ class Progress:
                 smoothing=0.1,
             )
 
-    def update(self, n: int) -> None:
+    def shards(self, n: int) -> None:
+        """``n`` more shards to count (a window's)."""
+        self.shards_total += int(n)
+
+    def update(self, n: int, shards: int = 0) -> None:
         self.done += int(n)
+        self.shards_done += int(shards)
         if not self.enabled:
             return
         if self._bar is not None:
+            if shards:
+                self._bar.set_postfix_str(f"shards {self.shards_done}/{self.shards_total}", refresh=False)
             self._bar.update(int(n))
             return
         now = time.perf_counter()
@@ -54,6 +63,7 @@ class Progress:
         return (
             f"[{self.label}] {self.done:,}/{self.total:,} bar-combos ({100 * self.done / self.total:.0f}%), "
             f"{rate / 1e6:.1f}M/s, ETA {eta:.0f}s"
+            + (f", shards {self.shards_done}/{self.shards_total}" if self.shards_total else "")
         )
 
     def note(self, text: str) -> None:

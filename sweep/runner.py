@@ -33,6 +33,7 @@ from services.limits import shard_size
 from . import results, stages
 from .blockstore import BlockShard, lazy_table
 from .config import SweepConfig, load_config
+from .config_backend import BACKENDS
 from .engine import FeatureBlock, build_tables, feature_block, scoring_range, simulate
 from .expander import Plan, expand
 from .faults import storage_error
@@ -48,7 +49,7 @@ from .frames import (
 from .guard import check_run
 from .interrupts import interruptible
 from .lifecycle import fail, finish, open_store, results_root
-from .manifest import run_key
+from .manifest import raw_config, run_key
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
@@ -96,6 +97,8 @@ class _Run:
         self._freq: dict[tuple, tuple[float, float]] = {}
         self.signals: SignalBook | None = None  # the signal store, when the run generates or replays signals
         self.replaying = False
+        self.backend = None  # a RayBackend: shards of simulate phases run as Ray tasks
+        self.raw_config: dict | None = None  # the config as a worker rebuilds the plan from it
 
     def _tables(self, u: Universe):
         key = u.bars_per_day
@@ -261,22 +264,24 @@ class _Run:
         ranks = phase.select_from is None and self.cfg.overfitting.enabled  # this phase picks winners
         lay = self._layout(u, w) if ranks else None
         shard = shard_size(n_scored, lay.n if lay is not None else 0)
-        metrics, regimes, events, trades, blocks = [], [], [], [], []
-        for k, a in enumerate(range(0, len(ids), shard)):
+        if self.backend is not None:
+            shard = self.backend.shard_for(len(ids), shard)
+        starts = range(0, len(ids), shard)
+        parts: list = [None] * len(starts)
+        todo = []
+        self.progress.shards(len(starts))
+        for k, a in enumerate(starts):
             sids = ids[a : a + shard]
             tag = f"{universe_key(u)}_w{w.index}_s{k:05d}"
-            cached = self._load_shard(phase.name, tag, u, w, lay, sids)
-            if cached is not None:
-                m, r, e, t, b = cached
+            parts[k] = self._load_shard(phase.name, tag, u, w, lay, sids, bus_stats)
+            if parts[k] is not None:
                 t_first, t_last = self._scored(u, w)
-                self.progress.update(len(sids) * (t_last - t_first + 1))
+                self.progress.update(len(sids) * (t_last - t_first + 1), shards=1)
             else:
-                m, r, e, t, b = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats, lay)
-            metrics.append(m)
-            regimes.append(r)
-            events.append(e)
-            trades.append(t)
-            blocks.append(b)
+                todo.append((k, tag, sids))
+        for k, tag, sids, res in self._computed(u, w, lay, traced, todo):
+            parts[k] = self._run_shard(phase, tag, u, w, sids, tracing, traced, bus_stats, lay, result=res)
+        metrics, regimes, events, trades, blocks = (list(x) for x in zip(*parts))
         m_all = pl.concat(metrics, how="diagonal_relaxed")
         if lay is not None:
             with stages.stage("luck statistics"):
@@ -293,21 +298,41 @@ class _Run:
             "block_returns": lazy_table(blocks) if lay is not None else None,
         }
 
-    def _run_shard(self, phase, tag, u, w, sids, tracing, traced, bus_stats, lay):
-        """One streaming pass for a shard of combinations; traced events go through the bus to the sink."""
+    def _computed(self, u, w, lay, traced, todo: list):
+        """(k, tag, ids, result) of shards ``todo``: None (run here, streaming), or a Ray task's result."""
+        if self.backend is None or not todo:
+            yield from ((k, tag, sids, None) for k, tag, sids in todo)
+            return
+        job, u_ref, f_ref = self.backend.job(self, u, w, lay, bool(traced), universe_key(u))
+        with stages.stage("shards on ray (waiting)"):
+            yield from self.backend.run_shards(job, u_ref, f_ref, todo)
+
+    def _run_shard(self, phase, tag, u, w, sids, tracing, traced, bus_stats, lay, result=None):
+        """One streaming pass for a shard of combinations; traced events go through the bus to the sink.
+
+        ``result``: the shard was computed elsewhere (a Ray task, events collected); its events go
+        through the same bus, tracer and sink, in the order the kernel emitted them.
+        """
         bus = EventBus(f"{phase.name}/{tag}")
         tracer = Tracer(bus, traced, tracing.retention_policy, tracing.sliding_window_size)
         base = self.store.shard_path(phase.name, tag) if self.store is not None else None
         sink = TraceSink(tracer, u, base.with_suffix(".parts") if base is not None else None)
-        res = self._simulate(
-            u,
-            sids,
-            w,
-            record_events=bool(traced),
-            on_events=lambda owner, arr: _publish(bus, owner, arr, u, tracer, sink),
-            progress=self.progress.update,
-            blocks=lay.spec if lay is not None else None,
-        )
+        if result is None:
+            res = self._simulate(
+                u,
+                sids,
+                w,
+                record_events=bool(traced),
+                on_events=lambda owner, arr: _publish(bus, owner, arr, u, tracer, sink),
+                progress=self.progress.update,
+                blocks=lay.spec if lay is not None else None,
+            )
+            self.progress.update(0, shards=1)
+        else:
+            res = result
+            for owner, arr in res.events:
+                _publish(bus, owner, arr, u, tracer, sink)
+            self.progress.update(len(sids) * (res.t_last - res.t_first + 1), shards=1)
         m = metrics_frame(
             self.plan, sids, res.metrics, u.symbol, self.cfg.min_trades, (res.t_first, res.t_last, u.timestamps)
         )
@@ -332,10 +357,14 @@ class _Run:
                 b = BlockShard.write(base.with_suffix(".blocks"), u.symbol, w.index, starts, sids, res.block_returns)
             else:
                 b = BlockShard(u.symbol, w.index, starts, lay.n, ids=sids, mat=res.block_returns)
-        bus_stats["kept"] += sink.kept
-        bus_stats["dropped"] += tracer.dropped
-        bus_stats["published"] += bus.published
-        bus_stats["delivered"] += bus.delivered + res.events_delivered  # + the reference engine's own bus
+        counts = {  # + the reference engine's own bus
+            "kept": sink.kept,
+            "dropped": tracer.dropped,
+            "published": bus.published,
+            "delivered": bus.delivered + res.events_delivered,
+        }
+        for k, v in counts.items():
+            bus_stats[k] += int(v)
         if res.containers:  # reference engine: per-combination containers add up across shards
             have = bus_stats.setdefault("containers", {})
             for role, k in res.containers.items():
@@ -349,7 +378,7 @@ class _Run:
             files = [x.name for x in (base.with_suffix(".regimes.parquet"), e, t) if x is not None and x.exists()]
             files += [f"{base.stem}.blocks/{x.name}" for x in (b.parts if b is not None else ())]
             # written last: a shard counts only when this marker says which files it is made of
-            write_json(_marker(base), {"ids": _ids_key(sids), "files": [base.name, *files]})
+            write_json(_marker(base), {"ids": _ids_key(sids), "files": [base.name, *files], "bus": counts})
         return m, r, e, t, b
 
     def detail(self, phase: Phase, u: Universe, w: Window, metrics: pl.DataFrame, bus_stats: dict, traced) -> dict:
@@ -402,11 +431,12 @@ class _Run:
         return {"trades": trades, "equity": eq, "events": events}
 
     # ------------------------------------------------------------ shards
-    def _load_shard(self, phase, tag, u, w, lay, sids):
+    def _load_shard(self, phase, tag, u, w, lay, sids, bus_stats: dict):
         """A completed shard of an interrupted run: (metrics, regimes, events file, trades file, block returns).
 
-        It counts only with its completion marker and every file the marker lists; a marker for other
-        combinations (the shard layout changed) is refused rather than mixed in.
+        Its bus counts (events kept, dropped, ...) go into ``bus_stats``.  It counts only with its
+        completion marker and every file the marker lists; a marker for other combinations (the shard
+        layout changed) is refused rather than mixed in.
         """
         if self.store is None:
             return None
@@ -435,6 +465,8 @@ class _Run:
                 return None
         reg = base.with_suffix(".regimes.parquet")
         ev, tr = base.with_suffix(".events.parquet"), base.with_suffix(".trades.parquet")
+        for k, v in done.get("bus", {}).items():  # its events count as if it ran now
+            bus_stats[k] += int(v)
         return (
             pl.read_parquet(base),
             pl.read_parquet(reg) if reg.exists() else pl.DataFrame(),
@@ -505,6 +537,8 @@ def run(
     lookahead_check: bool = True,
     replay: str | None = None,
     replay_only: bool = False,
+    backend: str | None = None,
+    address: str | None = None,
 ) -> RunResult:
     """Backtest every combination of a sweep and return (and, by default, write) its results.
 
@@ -518,7 +552,9 @@ def run(
     (``sweep.guard``) unless ``lookahead_check=False``.  ``replay`` (a signal
     store folder) runs the workflow on stored signals (as ``workflow:
     signal_replay`` does with ``signals_dir``); ``replay_only`` refuses to
-    generate the pairs that are not stored.
+    generate the pairs that are not stored.  ``backend="ray"`` runs the shards as Ray tasks on the
+    cluster at ``address`` (default ``backend.address``, then ``RAY_ADDRESS``, else a local instance);
+    the results are the same as with the default ``"threads"``.
 
     Example:
         >>> res = run({"data": {"synthetic": {"bars": 2000, "timeframe": "5m"}}, "results_storage": "memory",
@@ -546,6 +582,7 @@ def run(
             value=engine,
             fix="use --engine fast",
         )
+    settings = _backend_settings(cfg, backend, address, engine, modes)
     with stages.stage("config and plan"):
         plan = expand(cfg, max_combinations=max_combinations, count_data=False)
     with stages.stage("data"):
@@ -573,6 +610,55 @@ def run(
         root = store_root(cfg, results_root(cfg, results_dir), replay)
         state.signals = SignalBook(SignalSettings(root, replaying, bool(replay_only)), plan)
         state.replaying = replaying
+    if settings.type == "ray":  # joined (or started) before a run folder exists: a refusal leaves nothing
+        from .raybackend import RayBackend
+        from .rayworker import plan_key
+
+        with stages.stage("ray: connect"):
+            state.backend = RayBackend.connect(settings, address, threads, log)
+        state.raw_config = raw_config(cfg)
+        state.plan_key = plan_key(plan)
+    try:
+        return _run_on(
+            state,
+            cfg,
+            plan,
+            universes,
+            key,
+            engine,
+            threads,
+            phase_list,
+            results_dir,
+            resume,
+            force,
+            log,
+            guard,
+            warnings,
+            progress,
+        )
+    finally:
+        if state.backend is not None:
+            state.backend.close()
+
+
+def _run_on(
+    state,
+    cfg,
+    plan,
+    universes,
+    key,
+    engine,
+    threads,
+    phase_list,
+    results_dir,
+    resume,
+    force,
+    log,
+    guard,
+    warnings,
+    progress,
+) -> RunResult:
+    """The run from its folder on: phases in order, written as they complete (``run``'s second half)."""
     store = None
     if cfg.tracing.results_storage == "disk":
         try:
@@ -594,6 +680,7 @@ def run(
                     "signals": {"store": str(state.signals.settings.root), "replay": state.replaying}
                     if state.signals is not None
                     else None,
+                    "backend": state.backend.describe() if state.backend is not None else {"type": "threads"},
                 },
             )
         except SweepError:
@@ -611,6 +698,8 @@ def run(
         prog = state.progress = Progress(total, label=cfg.name, enabled=progress)
         with interruptible():
             _run_phases(state, store, phase_list, results, plan, cfg, universes, prog)
+        if state.backend is not None:
+            state.backend_summary = state.backend.write_summary(store.path if store is not None else None)
         if store is not None:
             finish(store, time.perf_counter() - prog.start, total)
     except SweepError as exc:
@@ -637,7 +726,39 @@ def run(
         min_trades=cfg.min_trades,
     )
     res.run_stats = state.stats  # per phase: events, windows, timings
+    res.backend = getattr(state, "backend_summary", None) or {"type": "threads"}
     return res
+
+
+def _backend_settings(cfg: SweepConfig, backend: str | None, address: str | None, engine: str, modes: set):
+    """The backend the run uses: the config's, overridden by --backend / --address; refusals first."""
+    settings = cfg.backend
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ConfigError(("--backend",), "expected threads or ray", value=backend, fix="use --backend ray")
+        settings = attrs.evolve(settings, type=backend)
+    if address is not None:
+        if backend == "threads":
+            raise ConfigError(("--address",), "an address is for --backend ray", value=address, fix="add --backend ray")
+        settings = attrs.evolve(settings, type="ray")
+    if settings.type == "ray":
+        if engine == "reference":
+            raise ConfigError(
+                ("backend",),
+                "the reference engine runs in one process (it is the oracle, not a way to scale)",
+                value="ray",
+                fix="use --engine fast with --backend ray",
+            )
+        signal_modes = {"signal_generation", "signal_replay"} & modes
+        if signal_modes:
+            raise ConfigError(
+                ("backend",),
+                f"{'/'.join(sorted(signal_modes))} runs on the driver (one pass per signal pair, a shared store); "
+                "the Ray backend distributes backtest shards",
+                value="ray",
+                fix="run it with the default backend: threads",
+            )
+    return settings
 
 
 def _run_phases(state, store, phase_list, results, plan, cfg, universes, prog) -> None:
