@@ -18,6 +18,7 @@ CMD = {
     "overfitting": "python benchmarks/bench_overfitting.py",
     "signals": "python benchmarks/bench_signals.py",
     "lanes": "python benchmarks/bench_lanes.py",
+    "ray": "python benchmarks/bench_ray.py",
 }
 
 
@@ -214,6 +215,70 @@ def _lanes(ln) -> list[str]:
     ]
 
 
+def _ray(rb) -> list[str]:
+    """The Ray backend against threads on the same grid, and the scaling model it implies."""
+    if not rb:
+        return []
+    rows = rb["rows"]
+    r2 = next(r for r in rows if r["case"] == "ray, 2 workers")
+    big = next((r for r in rows if r["case"] == "ray, 2 workers, 4,000"), None)
+    wide = next((r for r in rows if r["case"].endswith("shards of 1,000")), None)
+    per_task = wide or big or r2
+    per_worker = per_task["combinations"] * rb["bars"] / per_task["task_s_total"] / 1e6
+    threads = [r for r in rows if r["case"].startswith("threads")][-1]
+    if big and wide:
+        extra = (big["task_s_total"] - wide["task_s_total"]) / max(1, big["shards"] - wide["shards"])
+        overhead = (
+            f"about {_f(extra)} s of per-pass overhead measured here ({big['shards']} tasks of "
+            f"{4000 // big['shards']:,} took {_f(big['task_s_total'])} task-seconds, {wide['shards']} of 1,000 "
+            f"took {_f(wide['task_s_total'])})"
+        )
+    else:
+        overhead = "a per-pass overhead (run without --quick to measure it)"
+    return [
+        "## Scale out on Ray (local threads vs local Ray)",
+        "",
+        f"`{CMD['ray']}` - {_machine(rb['machine'])}",
+        "",
+        f"MA grids on {rb['bars']:,} synthetic 1-minute bars, `workflow: optimization`, `sweep run` as a process "
+        "(warm: kernels cached), median of 2 (1 for the 4,000 grid).  Ratio = threads seconds / Ray seconds "
+        "(1.0 = as fast as threads); every run's results are identical (tests/test_ray.py checks it table by "
+        "table).",
+        "",
+        _table(
+            rows,
+            ["case", "seconds", "ratio_vs_threads", "bar_combos_per_s_M", "ray_start_s", "shards", "task_s_total"],
+            ["case", "wall s", "vs threads", "M bar-combos/s", "Ray start s", "tasks", "task seconds (sum)"],
+        ),
+        "",
+        f"What one node costs here: starting a local instance {_f(r2['ray_start_s'])} s, "
+        "stopping it (measured by hand) about 1.3 s, "
+        f"the bars and feature block broadcast once ({_f(r2['object_store_mb'])} MiB), a worker's set-up (config and "
+        f"plan) {_f(r2['worker_setup_s'])} s, its kernel compile {_f(rb['cold_compile_s'])} s cold (an empty numba "
+        f"cache: the node's warm-up task) and {_f(r2['warm_compile_s'])} s warm (it loads the node's cache), the "
+        f"driver's work per received shard {_f(r2['driver_per_shard_ms'])} ms.  A task runs the kernel at "
+        f"{_f(per_worker)} M bar-combos/s per worker (threads: "
+        f"{_f(threads['bar_combos_per_s_M'] / 2)} M/s per thread end to end on the {threads['combinations']:,} grid); "
+        "on one 2-core machine Ray only adds its fixed costs - it is for grids that outgrow one machine.",
+        "",
+        "Scaling model for N nodes of c cores (W = N c workers), G combinations, B bars, F feature rows:",
+        "",
+        "- broadcast once per node: bars 48 B x B and the feature block 8 B x (F + 1) x B (at most 256 MiB; a "
+        "bigger block is not broadcast and every task computes its features itself - then per-task time grows "
+        "by the feature pass);",
+        f"- per shard of S combinations: S x B / r seconds of kernel (r above, per worker), plus {overhead}, "
+        "and a result of S x (about 60 metric and bank values + blocks x 1) x 8 B back to the driver;",
+        "- wall = start + warm-up + ceil(G / S / W) x (S x B / r + overhead) + the driver's luck statistics and "
+        "top-k pass; shards are the memory bound split so a window makes up to 64 tasks (at least 256 "
+        "combinations each; `backend.shard_combinations` sets it): choose S so G / S is a few times W;",
+        f"- the driver becomes the bottleneck when shards arrive faster than it files them: W / (S x B / r) "
+        f"> 1 / d with d = {_f(r2['driver_per_shard_ms'])} ms here (metrics, block returns, the marker); with "
+        "traced events d grows with the events per shard (they pass the driver's bus and are written there), "
+        "so traced sweeps want fewer, larger shards - or `event_tracing: []` and the top-k detail pass.",
+        "",
+    ]
+
+
 def render() -> str:
     parts = [
         "# Benchmark results",
@@ -228,6 +293,7 @@ def render() -> str:
     parts += _wall(_load("wall"))
     parts += _signals(_load("signals"))
     parts += _lanes(_load("lanes"))
+    parts += _ray(_load("ray"))
     eng = _load("engine")
     if eng:
         t, b, s = eng["throughput"], eng["big"], eng["start"]
@@ -448,6 +514,7 @@ ORDER = (
     "Peers",
     "Container",
     "Scaling",
+    "Scale out on Ray",
     "Honest optimisation",
 )
 

@@ -15,6 +15,7 @@ def main() -> int:
         ("bench_engine.py", []),
         ("bench_signals.py", quick),
         ("bench_lanes.py", []),
+        ("bench_ray.py", quick),
         ("bench_containers.py", []),
         ("bench_scaling.py", quick),
         ("bench_peers.py", quick),

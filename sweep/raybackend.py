@@ -31,7 +31,7 @@ from services.errors import BackendError
 
 from .config_backend import BackendConfig, check_address
 from .interrupts import STOP
-from .rayworker import CACHE_ENV, Job, run_shard, warm_node
+from .rayworker import CACHE_ENV, Job, preload, run_shard, warm_node
 
 TESTED = ((2, 60), (2, 70))  # Ray versions this backend is tested with: [2.60, 2.70)
 SHARDS_PER_WINDOW = 64  # default split of a window's combinations (fixed: a resumed run finds the same shards)
@@ -159,9 +159,14 @@ class RayBackend:
         self.retries: list[dict] = []
         self.shards = 0
         self.put_bytes = 0
+        self.driver_s = 0.0  # the driver's time on received shards (events, files)
+        self.task_s = 0.0  # the tasks' own seconds, summed
         opts = {"num_cpus": settings.cpus_per_task, "max_retries": 0}  # retries are ours: counted and named
         self._run = ray.remote(**opts)(run_shard)
         self._warm = ray.remote(**opts)(warm_node)
+        _, cpus = self.capacity()
+        n = max(1, int(cpus // settings.cpus_per_task))
+        self._preloads = [ray.remote(**opts)(preload).remote() for _ in range(n)]  # workers import meanwhile
 
     # ------------------------------------------------------------ connect
     @classmethod
@@ -351,9 +356,12 @@ class RayBackend:
                         pending[self._run.remote(job, u_ref, f_ref, ids)] = (k, tag, ids, attempt + 1)
                         continue
                     self.shards += 1
+                    self.task_s += info["seconds"]
                     if info["first_shard"]:
                         self.workers[info["pid"]] = info
+                    tick = time.perf_counter()
                     yield k, tag, ids, res
+                    self.driver_s += time.perf_counter() - tick
         finally:
             for ref in pending:
                 with contextlib.suppress(Exception):
@@ -364,6 +372,8 @@ class RayBackend:
         out = {
             **self.describe(),
             "shards_run": self.shards,
+            "task_seconds": self.task_s,
+            "driver_seconds": self.driver_s,
             "object_store_bytes": int(self.put_bytes),
             "warm_up": list(self.warm.values()),
             "workers": sorted(self.workers.values(), key=lambda x: (x["host"], x["pid"])),

@@ -127,6 +127,14 @@ def _universe(job: Job, universe):
     return universe if same else universe.with_frequency(job.bars_per_day, job.bars_per_year)
 
 
+def preload() -> int:
+    """Import the engine (numba, polars, the kernels' modules) while the driver loads data: the first shard
+    then starts at once."""
+    from . import engine  # noqa: F401
+
+    return os.getpid()
+
+
 def _where() -> dict:
     return {"pid": os.getpid(), "host": os.uname().nodename, "numba_cache": os.environ.get("NUMBA_CACHE_DIR")}
 

@@ -228,6 +228,31 @@ def test_a_killed_driver_resumes_without_recomputing_completed_shards(tmp_path, 
     assert_same_results(run_dir(tmp_path / "ref", "driver_ref"), d)
 
 
+def test_ctrl_c_stops_the_cluster_run_promptly_and_it_resumes(tmp_path, reap):
+    y = write(tmp_path, "intr", KILL_DATA + KILL_GRID + "backend: {type: ray, shard_combinations: 8}\n")
+    proc = _start(y, tmp_path / "out", "--threads", "2")
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if list((tmp_path / "out" / "intr").glob("*/backtest/shards/*.done.json")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    workers = [p for p in descendants(proc.pid) if title(p).startswith("ray::")]
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    took = time.perf_counter() - sent
+    assert proc.returncode == 130 and "Traceback" not in err, err[-800:]
+    assert took < 10, took  # tasks cancelled, the local instance stopped
+    time.sleep(1.0)
+    assert not [p for p in workers if title(p).startswith("ray::")], "workers outlived the interrupted run"
+    d = run_dir(tmp_path / "out", "intr")
+    assert json.loads((d / "manifest.json").read_text())["status"] == "interrupted"
+    resumed = cli("run", y, "--results-dir", tmp_path / "out", "--resume", "--threads", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((d / "manifest.json").read_text())["status"] == "complete"
+
+
 def test_walk_forward_with_a_plugin_on_real_data(shared_data, tmp_path):
     body = (
         f"data: {{path: {shared_data / 'SPY_5m.csv'}}}\n"
