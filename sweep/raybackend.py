@@ -151,8 +151,9 @@ def _enable_token_auth() -> None:
 class RayBackend:
     """A connection to Ray for one run: object-store copies, warm nodes, shard tasks with retries."""
 
-    def __init__(self, ray, settings: BackendConfig, address: str | None, local: bool, log):
+    def __init__(self, ray, settings: BackendConfig, address: str | None, local: bool, log, owned: bool = True):
         self.ray, self.settings, self.address, self.local, self.log = ray, settings, address, local, log
+        self.owned = owned  # this run connected (or started the instance): it disconnects at the end
         self.refs: dict = {}  # object-store copies: universes and feature blocks, put once
         self.warm: dict = {}  # node id -> warm-up result
         self.workers: dict = {}  # pid -> what its first shard cost
@@ -193,8 +194,10 @@ class RayBackend:
             "env_vars": {CACHE_ENV: settings.numba_cache, "NUMBA_NUM_THREADS": str(settings.cpus_per_task)},
             "worker_process_setup_hook": "sweep.rayworker.setup_process",
         }
-        if ray.is_initialized():
-            ray.shutdown()
+        if ray.is_initialized():  # this process is already connected (a notebook, say): use that, leave it open
+            backend = cls(ray, settings, address, local=False, log=log, owned=False)
+            log.note(f"ray {ray.__version__}: the connection this process already has (nothing started)")
+            return backend
         if not local and address != "auto":
             _probe(address)
         tick = time.perf_counter()
@@ -242,7 +245,8 @@ class RayBackend:
         return {
             "type": "ray",
             "ray": self.ray.__version__,
-            "address": self.address or "local (127.0.0.1)",
+            "address": self.address
+            or ("local (127.0.0.1)" if self.local else self.ray.get_runtime_context().gcs_address),
             "nodes": nodes,
             "node_addresses": sorted({n.get("NodeManagerAddress") for n in self.ray.nodes() if n.get("Alive")}),
             "cpus": cpus,
@@ -250,7 +254,9 @@ class RayBackend:
         }
 
     def close(self) -> None:
-        """Leave the cluster (a local instance stops)."""
+        """Leave the cluster (a local instance stops); a connection the process had before is left open."""
+        if not self.owned:
+            return
         with contextlib.suppress(Exception), _captured_stderr():
             self.ray.shutdown()
 

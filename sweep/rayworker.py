@@ -29,9 +29,10 @@ CACHE_ENV = "SWEEP_NUMBA_CACHE"  # on | off | a folder: set by the driver in the
 
 def numba_cache_folder(mode: str) -> Path:
     """The folder numba caches compiled kernels in on this node (``mode``: on, off or a folder)."""
-    if mode == "off":  # a private folder per process, removed at exit: nothing shared, nothing raced
-        path = Path(tempfile.mkdtemp(prefix="sweep-numba-"))
-        atexit.register(shutil.rmtree, path, True)
+    if mode == "off":  # a private folder per process: nothing shared, nothing raced
+        _remove_dead_private_folders()
+        path = Path(tempfile.mkdtemp(prefix=f"sweep-numba-{os.getpid()}-"))
+        atexit.register(shutil.rmtree, path, True)  # Ray usually kills its workers: the next start removes it
         return path
     if mode == "on":
         path = Path(tempfile.gettempdir()) / f"sweep-engine-{os.getuid()}" / "numba"
@@ -39,6 +40,19 @@ def numba_cache_folder(mode: str) -> Path:
         path = Path(mode)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def _remove_dead_private_folders() -> None:
+    """Private cache folders (numba_cache: off) of worker processes that no longer exist."""
+    for folder in Path(tempfile.gettempdir()).glob("sweep-numba-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)  # raises when the process is gone
+        except (ValueError, IndexError, OSError) as exc:
+            if isinstance(exc, ProcessLookupError):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def setup_process() -> None:

@@ -152,6 +152,17 @@ def test_ray_results_equal_threads_for_any_shard_size_and_worker_count(tmp_path,
     assert man["status"] == "complete" and man["backend"]["type"] == "ray"
 
 
+def test_numba_cache_off_compiles_in_private_folders(tmp_path, threads_run):
+    y = write(tmp_path, "grid", SYN + GRID + "backend: {type: ray, shard_combinations: 16, numba_cache: false}\n")
+    done = cli("run", y, "--results-dir", tmp_path / "out", "--threads", 2)
+    assert done.returncode == 0, done.stderr
+    d = run_dir(tmp_path / "out", "grid")
+    assert_same_results(threads_run, d)
+    info = backend_of(d)
+    folders = {w["pid"]: w["numba_cache"] for w in info["workers"] + info["warm_up"]}
+    assert folders and all(Path(f).name.startswith(f"sweep-numba-{pid}-") for pid, f in folders.items())
+
+
 def _kill_first_shard_worker(proc: subprocess.Popen, deadline: float) -> int | None:
     """kill -9 the first worker process seen running a shard task (``ray::run_shard``) of the run."""
     while time.time() < deadline and proc.poll() is None:
