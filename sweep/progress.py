@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -18,7 +19,7 @@ class Progress:
         self.shards_total = 0
         self.label = label
         self.stream = stream or sys.stderr
-        self.every = every
+        self.every = float(os.environ.get("SWEEP_PROGRESS_EVERY", every))  # seconds between log lines
         self.start = time.perf_counter()
         self._last = self.start
         self._bar = None

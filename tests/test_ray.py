@@ -182,10 +182,14 @@ def _start(y: Path, out: Path, *extra) -> subprocess.Popen:
 def test_a_worker_killed_mid_task_is_retried_and_the_results_are_identical(tmp_path, reap):
     body = KILL_DATA + KILL_GRID + "top_k: 2\n"
     y = write(tmp_path, "kill", body + "backend: {type: ray, shard_combinations: 8, max_retries: 2}\n")
-    proc = _start(y, tmp_path / "out", "--threads", "2")
+    cmd = [sys.executable, "-m", "sweep", "run", str(y), "--results-dir", str(tmp_path / "out"), "--threads", "2"]
+    env = {**os.environ, "SWEEP_PROGRESS_EVERY": "0"}  # a progress line at every update (no terminal here)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     killed = _kill_first_shard_worker(proc, time.time() + 180)
     out, err = proc.communicate(timeout=600)
     assert killed is not None, "no shard task was seen running"
+    lines = [x for x in err.splitlines() if x.startswith("[kill] ") and ", shards " in x]
+    assert lines and "ETA" in lines[0] and lines[-1].endswith("shards 10/10")  # across the cluster, per shard
     assert proc.returncode == 0, err
     d = run_dir(tmp_path / "out", "kill")
     info = backend_of(d)
