@@ -137,6 +137,20 @@ def _connect_error(address: str, exc: BaseException, said: str) -> BackendError:
     )
 
 
+@contextlib.contextmanager
+def _gcs_retries(n: int):
+    """Ray's GCS connection attempts (a second apart) while joining, unless the user set their own."""
+    key = "RAY_gcs_server_port_wait_time_s"
+    mine = key not in os.environ
+    if mine:
+        os.environ[key] = str(n)
+    try:
+        yield
+    finally:
+        if mine:
+            os.environ.pop(key, None)
+
+
 def _enable_token_auth() -> None:
     """Send the cluster token when one is available (Ray only does this by itself for address=auto)."""
     try:
@@ -214,7 +228,8 @@ class RayBackend:
                     )
                 else:
                     _enable_token_auth()
-                    ray.init(address=address, log_to_driver=False, runtime_env=env, logging_level="ERROR")
+                    with _gcs_retries(5):  # the port answered (probed): a refusal does not change in 20 s
+                        ray.init(address=address, log_to_driver=False, runtime_env=env, logging_level="ERROR")
             except Exception as exc:  # noqa: BLE001 - every way Ray fails to start or join is named below
                 failure = exc
             else:
