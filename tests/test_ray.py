@@ -345,6 +345,15 @@ def test_nothing_at_the_address(tmp_path):
     assert "Traceback" not in bad.stderr and not (tmp_path / "out").exists()
 
 
+def test_a_ray_outside_the_tested_range_is_refused(tmp_path):
+    y = write(tmp_path, "range", SYN + GRID)
+    code = "import sys, ray; ray.__version__ = '2.80.0'\nfrom sweep.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    args = ["run", str(y), "--results-dir", str(tmp_path / "out"), "--backend", "ray"]
+    bad = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "ray 2.80.0: the Ray backend is tested with Ray 2.60" in bad.stderr, bad.stderr
+    assert "sweep-engine[ray]" in bad.stderr and not (tmp_path / "out").exists()
+
+
 def test_ray_not_installed(tmp_path):
     y = write(tmp_path, "noray", SYN + GRID)
     code = "import sys; sys.modules['ray'] = None\nfrom sweep.cli import main; sys.exit(main(sys.argv[1:]))\n"
