@@ -49,12 +49,25 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
 
 
-def _use_loopback() -> None:
-    """Make Ray (this process and what it starts) use 127.0.0.1 as the node address: nothing listens outside."""
-    os.environ[_LOOPBACK_ENV] = "0"
+def _use_loopback():
+    """Make Ray (this process and what it starts) use 127.0.0.1 as the node address: nothing listens outside.
+
+    Returns the function that puts this process back as it was (a later ray.init elsewhere is not affected).
+    """
     import ray._private.ray_constants as rc
 
+    before_env, before_flag = os.environ.get(_LOOPBACK_ENV), rc.ENABLE_RAY_CLUSTER
+    os.environ[_LOOPBACK_ENV] = "0"
     rc.ENABLE_RAY_CLUSTER = False
+
+    def restore() -> None:
+        rc.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            os.environ.pop(_LOOPBACK_ENV, None)
+        else:
+            os.environ[_LOOPBACK_ENV] = before_env
+
+    return restore
 
 
 @contextlib.contextmanager
@@ -168,6 +181,7 @@ class RayBackend:
     def __init__(self, ray, settings: BackendConfig, address: str | None, local: bool, log, owned: bool = True):
         self.ray, self.settings, self.address, self.local, self.log = ray, settings, address, local, log
         self.owned = owned  # this run connected (or started the instance): it disconnects at the end
+        self.restore = lambda: None  # undoes the loopback settings at the end
         self.refs: dict = {}  # object-store copies: universes and feature blocks, put once
         self.warm: dict = {}  # node id -> warm-up result
         self.workers: dict = {}  # pid -> what its first shard cost
@@ -191,8 +205,6 @@ class RayBackend:
         if address is not None:
             address = check_address(address, ("--address",))
         local = address is None
-        if local or (address != "auto" and _is_loopback(address.rsplit(":", 1)[0].strip("[]"))):
-            os.environ[_LOOPBACK_ENV] = "0"  # before Ray is imported, when it is not yet
         try:
             import ray
         except ImportError:
@@ -202,18 +214,18 @@ class RayBackend:
                 fix="pip install 'sweep-engine[ray]' (or use the default threads backend)",
             ) from None
         _version_check(ray)
-        if os.environ.get(_LOOPBACK_ENV) == "0":
-            _use_loopback()
-        env = {
-            "env_vars": {CACHE_ENV: settings.numba_cache, "NUMBA_NUM_THREADS": str(settings.cpus_per_task)},
-            "worker_process_setup_hook": "sweep.rayworker.setup_process",
-        }
         if ray.is_initialized():  # this process is already connected (a notebook, say): use that, leave it open
             backend = cls(ray, settings, address, local=False, log=log, owned=False)
             log.note(f"ray {ray.__version__}: the connection this process already has (nothing started)")
             return backend
+        env = {
+            "env_vars": {CACHE_ENV: settings.numba_cache, "NUMBA_NUM_THREADS": str(settings.cpus_per_task)},
+            "worker_process_setup_hook": "sweep.rayworker.setup_process",
+        }
         if not local and address != "auto":
             _probe(address)
+        loopback = local or (address != "auto" and _is_loopback(address.rsplit(":", 1)[0].strip("[]")))
+        restore = _use_loopback() if loopback else (lambda: None)
         tick = time.perf_counter()
         with _captured_stderr() as said:
             try:
@@ -235,6 +247,7 @@ class RayBackend:
             else:
                 failure = None
         if failure is not None:
+            restore()
             if local:
                 raise BackendError(
                     "local Ray instance",
@@ -243,6 +256,7 @@ class RayBackend:
                 ) from None
             raise _connect_error(address, failure, said[0] if said else "") from None
         backend = cls(ray, settings, address, local, log)
+        backend.restore = restore
         nodes, cpus_total = backend.capacity()
         where = "a local Ray instance on 127.0.0.1" if local else f"the Ray cluster at {address}"
         log.note(
@@ -274,6 +288,7 @@ class RayBackend:
             return
         with contextlib.suppress(Exception), _captured_stderr():
             self.ray.shutdown()
+        self.restore()
 
     # ------------------------------------------------------------ shards
     def shard_for(self, n_ids: int, memory_bound: int) -> int:
