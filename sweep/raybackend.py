@@ -31,7 +31,8 @@ from services.errors import BackendError
 
 from .config_backend import BackendConfig, check_address
 from .interrupts import STOP
-from .rayworker import CACHE_ENV, Job, preload, run_shard, warm_node
+from .manifest import raw_config
+from .rayworker import CACHE_ENV, Job, plan_key, preload, run_shard, warm_node
 
 TESTED = ((2, 60), (2, 70))  # Ray versions this backend is tested with: [2.60, 2.70)
 SHARDS_PER_WINDOW = 64  # default split of a window's combinations (fixed: a resumed run finds the same shards)
@@ -190,6 +191,8 @@ class RayBackend:
         self.put_bytes = 0
         self.driver_s = 0.0  # the driver's time on received shards (events, files)
         self.task_s = 0.0  # the tasks' own seconds, summed
+        self.config: dict = {}  # set by bind
+        self.key = ""
         opts = {"num_cpus": settings.cpus_per_task, "max_retries": 0}  # retries are ours: counted and named
         self._run = ray.remote(**opts)(run_shard)
         self._warm = ray.remote(**opts)(warm_node)
@@ -265,19 +268,24 @@ class RayBackend:
         )
         return backend
 
-    def capacity(self) -> tuple[int, float]:
-        alive = [n for n in self.ray.nodes() if n.get("Alive")]
-        return len(alive), sum(n.get("Resources", {}).get("CPU", 0.0) for n in alive)
+    def alive(self) -> list[dict]:
+        """The cluster's live nodes (as ``ray.nodes()`` lists them)."""
+        return [n for n in self.ray.nodes() if n.get("Alive")]
+
+    def capacity(self, nodes: list[dict] | None = None) -> tuple[int, float]:
+        nodes = self.alive() if nodes is None else nodes
+        return len(nodes), sum(n.get("Resources", {}).get("CPU", 0.0) for n in nodes)
 
     def describe(self) -> dict:
-        nodes, cpus = self.capacity()
+        alive = self.alive()
+        nodes, cpus = self.capacity(alive)
         return {
             "type": "ray",
             "ray": self.ray.__version__,
             "address": self.address
             or ("local (127.0.0.1)" if self.local else self.ray.get_runtime_context().gcs_address),
             "nodes": nodes,
-            "node_addresses": sorted({n.get("NodeManagerAddress") for n in self.ray.nodes() if n.get("Alive")}),
+            "node_addresses": sorted({n.get("NodeManagerAddress") for n in alive}),
             "cpus": cpus,
             "cpus_per_task": self.settings.cpus_per_task,
         }
@@ -306,12 +314,17 @@ class RayBackend:
             self.put_bytes += parts.nbytes if parts is not None else 8 * 6 * getattr(value, "n", 0)
         return self.refs[key]
 
+    def bind(self, cfg, plan) -> None:
+        """The run every task belongs to: its config (as a worker rebuilds the plan from it) and plan key."""
+        self.config = raw_config(cfg)
+        self.key = plan_key(plan)
+
     def job(self, run, u, w, lay, record_events: bool, ukey: str) -> tuple[Job, object, object]:
         """A window's task settings and the object-store copies of its bars and feature block (``ukey``: the
         universe's key)."""
         job = Job(
-            run.plan_key,
-            run.raw_config,
+            self.key,
+            self.config,
             int(w.start),
             int(w.stop),
             float(u.bars_per_day),
@@ -331,10 +344,8 @@ class RayBackend:
 
         todo = [
             n["NodeID"]
-            for n in self.ray.nodes()
-            if n.get("Alive")
-            and n.get("Resources", {}).get("CPU", 0) >= self.settings.cpus_per_task
-            and n["NodeID"] not in self.warm
+            for n in self.alive()
+            if n.get("Resources", {}).get("CPU", 0) >= self.settings.cpus_per_task and n["NodeID"] not in self.warm
         ]
         refs = {
             self._warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
@@ -343,9 +354,16 @@ class RayBackend:
             for node in todo
         }
         for ref, node in refs.items():
-            self.warm[node] = self._get(ref, "warm-up", 0)
+            try:
+                self.warm[node] = self._get(ref, f"warm-up on node {node[:8]}")
+            except _retryable() as exc:
+                raise BackendError(
+                    f"warm-up on node {node[:8]}",
+                    f"its worker died while compiling the kernel ({type(exc).__name__})",
+                    fix="see `ray status` and the worker logs (/tmp/ray/session_latest/logs), then --resume",
+                ) from None
 
-    def _get(self, ref, tag: str, attempt: int):
+    def _get(self, ref, tag: str):
         from ray.exceptions import RayTaskError
 
         try:
@@ -374,7 +392,7 @@ class RayBackend:
                 for ref in ready:
                     k, tag, ids, attempt = pending.pop(ref)
                     try:
-                        res, info = self._get(ref, tag, attempt)
+                        res, info = self._get(ref, tag)
                     except retryable as exc:
                         why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}"
                         self.retries.append({"shard": tag, "attempt": attempt + 1, "error": why})

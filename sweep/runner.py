@@ -49,7 +49,7 @@ from .frames import (
 from .guard import check_run
 from .interrupts import interruptible
 from .lifecycle import fail, finish, open_store, results_root
-from .manifest import raw_config, run_key
+from .manifest import run_key
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
 from .progress import Progress
@@ -98,7 +98,7 @@ class _Run:
         self.signals: SignalBook | None = None  # the signal store, when the run generates or replays signals
         self.replaying = False
         self.backend = None  # a RayBackend: shards of simulate phases run as Ray tasks
-        self.raw_config: dict | None = None  # the config as a worker rebuilds the plan from it
+        self.backend_summary: dict = {"type": "threads"}  # what the backend did (backend.json)
 
     def _tables(self, u: Universe):
         key = u.bars_per_day
@@ -598,7 +598,6 @@ def run(
     warnings = list(plan.warnings)
     key = run_key(cfg, plan, universes, engine)
     schedule = Schedule.build(cfg, universes)  # universe -> phases -> windows, once
-    phase_list = list(schedule.phases(universes[0]))
     log = Progress(0, enabled=progress if notices is None else notices, bar=False)  # one-line notices
     if cfg.data.is_sample:
         log.note(f"no `data:` in the config: using the {cfg.data.describe()}")
@@ -612,53 +611,32 @@ def run(
         state.replaying = replaying
     if settings.type == "ray":  # joined (or started) before a run folder exists: a refusal leaves nothing
         from .raybackend import RayBackend
-        from .rayworker import plan_key
 
         with stages.stage("ray: connect"):
             state.backend = RayBackend.connect(settings, address, threads, log)
-        state.raw_config = raw_config(cfg)
-        state.plan_key = plan_key(plan)
+        state.backend.bind(cfg, plan)
+    extra = {
+        "lookahead_check": guard,
+        "warnings": warnings,
+        "signals": {"store": str(state.signals.settings.root), "replay": state.replaying}
+        if state.signals is not None
+        else None,
+        "backend": state.backend.describe() if state.backend is not None else state.backend_summary,
+    }
     try:
-        return _run_on(
-            state,
-            cfg,
-            plan,
-            universes,
-            key,
-            engine,
-            threads,
-            phase_list,
-            results_dir,
-            resume,
-            force,
-            log,
-            guard,
-            warnings,
-            progress,
-        )
+        return _run_on(state, key, extra, results_dir, resume, force, log, progress)
     finally:
         if state.backend is not None:
             state.backend.close()
 
 
-def _run_on(
-    state,
-    cfg,
-    plan,
-    universes,
-    key,
-    engine,
-    threads,
-    phase_list,
-    results_dir,
-    resume,
-    force,
-    log,
-    guard,
-    warnings,
-    progress,
-) -> RunResult:
-    """The run from its folder on: phases in order, written as they complete (``run``'s second half)."""
+def _run_on(state: _Run, key: str, extra: dict, results_dir, resume, force, log, progress) -> RunResult:
+    """The run from its folder on: phases in order, written as they complete (``run``'s second half).
+
+    ``extra``: what the manifest records besides the config (look-ahead check, warnings, signals, backend).
+    """
+    cfg, plan, universes, engine, threads = state.cfg, state.plan, state.universes, state.engine, state.threads
+    phase_list = list(state.schedule.phases(universes[0]))
     store = None
     if cfg.tracing.results_storage == "disk":
         try:
@@ -674,14 +652,7 @@ def _run_on(
                 resume=resume,
                 force=force,
                 log=log,
-                extra={
-                    "lookahead_check": guard,
-                    "warnings": warnings,
-                    "signals": {"store": str(state.signals.settings.root), "replay": state.replaying}
-                    if state.signals is not None
-                    else None,
-                    "backend": state.backend.describe() if state.backend is not None else {"type": "threads"},
-                },
+                extra=extra,
             )
         except SweepError:
             raise
@@ -726,7 +697,7 @@ def _run_on(
         min_trades=cfg.min_trades,
     )
     res.run_stats = state.stats  # per phase: events, windows, timings
-    res.backend = getattr(state, "backend_summary", None) or {"type": "threads"}
+    res.backend = state.backend_summary
     return res
 
 
