@@ -417,9 +417,14 @@ class RayBackend:
                     yield k, tag, ids, res
                     self.driver_s += time.perf_counter() - tick
         finally:
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    self.ray.cancel(ref, force=True)
+            # A connection this run owns is shut down at close(), and the job's workers with it.  Cancelling
+            # here would race tasks whose replies are in flight: Ray 2.60 aborts the driver (exit 1) when a
+            # cancel meets a completing task (ray-project/ray#54738).  A borrowed connection stays open, so
+            # its tasks are cancelled; that race remains possible there.
+            if not self.owned:
+                for ref in pending:
+                    with contextlib.suppress(Exception):
+                        self.ray.cancel(ref, force=True)
 
     def write_summary(self, folder: Path | None) -> dict:
         """``backend.json`` in the run folder: nodes, warm-ups, each worker's first-shard cost, retries."""
