@@ -13,7 +13,8 @@ import os
 
 EVENT_BUDGET_BYTES = 64 * 2**20  # kernel event buffers, all combinations of a shard together
 HUB_BUDGET_BYTES = 128 * 2**20  # one chunk of the feature hub's block
-FEATURE_CACHE_BYTES = 256 * 2**20  # a universe's whole feature block is kept when it fits this
+FEATURE_CACHE_BYTES = 256 * 2**20  # a universe's whole feature block is always kept when it fits this
+FEATURE_CACHE_MAX_BYTES = 4 * 2**30  # ... and up to this much when a quarter of the available memory allows
 MATERIALISE_LIMIT = 50_000_000  # an entry is enumerated (then pruned by its constraints) only below this size
 
 # bar-combinations per shard (about 10 s at full speed)
@@ -42,6 +43,35 @@ MAX_PARTITIONS = 32  # CSCV partitions
 # the run-time look-ahead check of plugins
 GUARD_BARS = 20_000  # bars of each symbol it runs on
 GUARD_SERVICE_SAMPLES = 8  # parameter sets per plugin strategy/classifier entry
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (MemAvailable of /proc/meminfo), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def feature_cache_bytes() -> int:
+    """Bytes a universe's whole feature block may take to be computed once and kept for the run.
+
+    At least FEATURE_CACHE_BYTES; up to a quarter of the memory available now, at most
+    FEATURE_CACHE_MAX_BYTES (the hand-written ceiling keeps all its moving averages too).  A block
+    that does not fit is streamed chunk by chunk in every shard.  ``SWEEP_FEATURE_CACHE_BYTES``
+    overrides it (tests and tuning).
+
+    >>> feature_cache_bytes() >= FEATURE_CACHE_BYTES
+    True
+    """
+    if os.environ.get("SWEEP_FEATURE_CACHE_BYTES"):
+        return int(os.environ["SWEEP_FEATURE_CACHE_BYTES"])
+    avail = available_memory()
+    return max(FEATURE_CACHE_BYTES, min(FEATURE_CACHE_MAX_BYTES, (avail or 0) // 4))
 
 
 def shard_size(n_scored_bars: int, n_blocks: int = 0) -> int:

@@ -414,7 +414,7 @@ class Plan:
         n_regimes = max([len(s.entry.spec.regimes) for s in self.classifiers] or [1])
         chunk = max(256, min(cfg.chunk_size, n_bars or cfg.chunk_size, limits.HUB_BUDGET_BYTES // (hub_cols * 8)))
         cache = hub_cols * n_bars * 8
-        cache = cache if cache <= limits.FEATURE_CACHE_BYTES else 0
+        cache = cache if cache <= limits.feature_cache_bytes() else 0
         per_combo_state = (N_STATE + 40 + 8 * n_regimes) * 8
         event_budget = min(limits.EVENT_BUDGET_BYTES, n * 256 * 64)
         metric_cols = 20 + 6 * n_regimes + sum(len(s.axes) for s in (*self.strategies, *self.classifiers, *self.risk))

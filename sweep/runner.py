@@ -28,7 +28,7 @@ from containers.events import EventBatch, EventBus, Tracer, assemble_parts
 from containers.feature_hub import FeatureHub
 from containers.portfolio import EV_CLOSE, EV_FILL, EV_OPEN
 from services.errors import ConfigError, SweepError
-from services.limits import shard_size
+from services.limits import available_memory, shard_size
 
 from . import results, stages
 from .blockstore import BlockShard, lazy_table
@@ -762,17 +762,6 @@ def _run_phases(state, store, phase_list, results, plan, cfg, universes, prog) -
         else:
             results[phase.name] = {k: (v.collect() if isinstance(v, pl.LazyFrame) else v) for k, v in frames.items()}
             results[phase.name]["summary"] = clean_floats(summarize(phase.name, frames, plan, cfg, stats))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (MemAvailable), when the OS says."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def check_memory(plan: Plan) -> None:

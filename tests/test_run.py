@@ -341,3 +341,35 @@ def test_several_symbols_are_independent_universes(tmp_path):
     assert set(eq["symbol"].unique()) == {"BBB"}
     want = m.filter((pl.col("symbol") == "BBB") & (pl.col("combo_id") == top))["final_equity"][0]
     assert eq["equity"][-1] == pytest.approx(want)
+
+
+def test_a_kept_feature_block_and_a_streamed_one_give_the_same_tables(tmp_path):
+    """The whole feature block is kept when memory allows (SWEEP_FEATURE_CACHE_BYTES caps it); else streamed."""
+    y = tmp_path / "blk.yaml"
+    y.write_text(
+        "name: blk\ndata: {synthetic: {bars: 6000, timeframe: 5m, seed: 4}}\nworkflow: train_test\n"
+        "strategies:\n  - type: ma_crossover\n    parameters: {fast: [3, 5, 8], slow: [20, 40]}\n"
+        "classifiers:\n  - type: trend\n    parameters: {period: [20, 40]}\ntop_k: 2\n"
+    )
+    runs = {}
+    for label, cap in (("kept", ""), ("streamed", "1")):
+        env = {**os.environ, "SWEEP_FEATURE_CACHE_BYTES": cap, "SWEEP_MIN_SHARD": "4"}
+        out = tmp_path / label
+        done = subprocess.run(
+            [sys.executable, "-m", "sweep", "run", str(y), "--results-dir", str(out), "--quiet", "--profile"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        runs[label] = (next((out / "blk").iterdir()), done.stdout + done.stderr)
+    assert "features (whole universe)" in runs["kept"][1]
+    for phase, tables in (
+        ("train", ("metrics", "regimes", "trades", "block_returns")),
+        ("test", ("metrics", "equity")),
+    ):
+        for table in tables:
+            a, b = (pl.read_parquet(r[0] / phase / f"{table}.parquet") for r in runs.values())
+            key = [c for c in ("combo_id", "regime", "block", "bar", "entry_bar", "status") if c in a.columns]
+            assert a.sort(key).equals(b.sort(key)), (phase, table)
