@@ -196,4 +196,16 @@ def test_memory_estimate_counts_block_returns():
     assert plan.combinations == 10_000
     blocks = math.ceil(1_000_000 / 390)
     assert mem["block_returns"] >= min(plan.combinations, 2000) * blocks * 8
-    assert mem["total"] < 2 * 2**30
+    assert mem["total"] - mem["features"] < 2 * 2**30  # the feature block (201 rows x 1M bars) may be kept too
+
+
+def test_memory_estimate_counts_the_kept_feature_block_only_when_it_is_kept(monkeypatch):
+    cfg = {
+        "data": {"synthetic": {"bars": 200_000, "timeframe": "1m"}},
+        "strategies": [{"type": "ma_crossover", "parameters": {"fast": [1, 2, 3], "slow": [10, 20]}}],
+    }
+    monkeypatch.setenv("SWEEP_FEATURE_CACHE_BYTES", str(2**30))
+    kept = sweep.expand(cfg).memory_estimate()["features"]
+    monkeypatch.setenv("SWEEP_FEATURE_CACHE_BYTES", "1")
+    streamed = sweep.expand(cfg).memory_estimate()["features"]
+    assert kept - streamed >= 200_000 * 6 * 8  # the whole block: every bar of at least the 5 MAs + close

@@ -135,6 +135,23 @@ def test_kernel_variance_is_archs():
     np.testing.assert_allclose(kernel_variance(d, 5), spa._loss_diff_var, rtol=1e-9)
 
 
+def test_kernel_variance_of_many_series_is_archs_and_a_plain_sum():
+    """Enough series to split across threads, a length whose FFT is not a power of two (2 x 97 -> 200)."""
+    arch = pytest.importorskip("arch.bootstrap", reason="arch is in the test extra")
+    d = np.random.default_rng(5).normal(0.0, 0.01, (97, 600))
+    ours = kernel_variance(d, 4)
+    spa = arch.SPA(np.zeros(97), -d[:, :40], block_size=4, reps=10, seed=0)
+    spa._compute_variance()
+    np.testing.assert_allclose(ours[:40], spa._loss_diff_var, rtol=1e-9)
+    t, p = d.shape[0], 1 / 4
+    e = d - d.mean(axis=0)
+    plain = (e * e).sum(axis=0) / t
+    for i in range(1, t):  # the definition, lag by lag
+        kappa = (1 - i / t) * (1 - p) ** i + (i / t) * (1 - p) ** (t - i)
+        plain += 2 * kappa * (e[i:] * e[:-i]).sum(axis=0) / t
+    np.testing.assert_allclose(ours, plain, rtol=1e-9)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_spa_matches_arch(seed):
     arch = pytest.importorskip("arch.bootstrap", reason="arch is in the test extra")

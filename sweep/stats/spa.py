@@ -25,6 +25,8 @@ product, and only a running maximum per replicate is kept - never the
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
@@ -67,15 +69,51 @@ def kernel_variance(d: np.ndarray, block: float) -> np.ndarray:
     from one FFT; variance = gamma_0 + 2 sum_i kappa_i gamma_i with
     kappa_i = (1 - i/T)(1 - p)^i + (i/T)(1 - p)^(T - i), p = 1 / block.
     """
-    t = d.shape[0]
-    e = d - d.mean(axis=0)
-    size = 1 << int(math.ceil(math.log2(max(2, 2 * t))))
-    f = np.fft.rfft(e, n=size, axis=0)
-    acov = np.fft.irfft(f * np.conj(f), n=size, axis=0)[:t] / t
+    return row_kernel_variance(np.asarray(d, dtype=np.float64).T, block)
+
+
+def fft_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (numpy's FFT is fast on these; a power of two may be 60% larger)."""
+    best = 1 << max(0, int(math.ceil(math.log2(max(1, n)))))
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def row_kernel_variance(x: np.ndarray, block: float) -> np.ndarray:
+    """``kernel_variance`` of each row of ``x`` (k x T): one contiguous row per series.
+
+    numpy's FFT along a strided axis was ~10x slower (2.8 s against 0.25 s for 2,000 series of 2,564
+    blocks); zero-padding to 2T (any size >= 2T - 1 gives the linear, not circular, autocovariance)
+    with a 5-smooth length instead of a power of two saves another third.
+    """
+    workers = min(os.cpu_count() or 1, 4, x.shape[0] // 256)
+    if workers < 2:
+        return _row_kernel_variance(x, block)
+    bounds = np.linspace(0, x.shape[0], workers + 1).astype(np.int64)
+    with ThreadPoolExecutor(workers) as pool:  # numpy's FFT releases the GIL: rows split across threads
+        parts = pool.map(lambda k: _row_kernel_variance(x[bounds[k] : bounds[k + 1]], block), range(workers))
+        return np.concatenate(list(parts))
+
+
+def _row_kernel_variance(x: np.ndarray, block: float) -> np.ndarray:
+    t = x.shape[1]
+    e = np.ascontiguousarray(x - x.mean(axis=1)[:, None])
+    size = fft_size(2 * t)
+    f = np.fft.rfft(e, n=size, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :t] / t
     i = np.arange(1, t, dtype=np.float64)
     p = 1.0 / block
     kappa = (1.0 - i / t) * (1.0 - p) ** i + (i / t) * (1.0 - p) ** (t - i)
-    return acov[0] + 2.0 * (kappa[:, None] * acov[1:]).sum(axis=0)
+    return acov[:, 0] + 2.0 * (acov[:, 1:] @ kappa)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -116,11 +154,12 @@ class SPAStream:
 
     def add(self, d: np.ndarray) -> None:
         """Add combinations: ``d`` is (T x k), the block returns of k combinations."""
+        rows = np.asarray(d, dtype=np.float64).T  # the caller's (k x T) rows: no copy when it passed rows.T
         d = np.ascontiguousarray(d, dtype=np.float64)
         if d.shape[1] == 0:
             return
         mean = d.mean(axis=0)
-        var = kernel_variance(d, self.block)
+        var = row_kernel_variance(rows, self.block)
         valid = mean >= -np.sqrt(np.maximum(var, 0.0) / self.t * self._loglog)
         centres = np.stack([np.maximum(mean, 0.0), np.where(valid, mean, 0.0), mean])  # lower, consistent, upper
         mstar = self.weights @ d  # (reps, k): every replicate's mean of every combination
