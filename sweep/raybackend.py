@@ -335,6 +335,8 @@ class RayBackend:
         )
         u_ref = self._put(("bars", ukey), lambda: u)
         block = run.feature_block(u)
+        if block is not None and block.parts.nbytes > limits.FEATURE_CACHE_BYTES:
+            block = None  # every node would hold it (sized by the driver's memory): tasks compute theirs
         f_ref = self._put(("features", ukey, u.bars_per_day), lambda: block) if block is not None else None
         return job, u_ref, f_ref
 
