@@ -6,7 +6,7 @@ from the same generated services module - gives (signal, regime) on the
 features at that bar's close.  Only changes are recorded: (bar, signal,
 regime) whenever the signal or the regime differs from the pair's previous
 bar (NaN counts as equal to NaN), and always at bar 0, so forward-filling
-the records gives back the series exactly (``containers.signal_store.fill_steps``).
+the records gives back the series exactly (``containers.signalsteps.fill_steps``).
 
 Like ``containers.barloop`` this file runs as it is with the stub services;
 ``containers.kernel`` writes a copy whose services import names the plan's

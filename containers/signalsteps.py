@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def fill_steps(bars, values, offsets, cursor, t0, out, first_row, regime_rows):
     """Forward-fill stored changes into rows of a block, for bars ``t0`` .. ``t0 + out.shape[1] - 1``.
 
@@ -18,7 +18,7 @@ def fill_steps(bars, values, offsets, cursor, t0, out, first_row, regime_rows):
     """
     n_pairs = offsets.shape[0] - 1
     ncol = out.shape[1]
-    for p in range(n_pairs):
+    for p in prange(n_pairs):  # each pair writes its own rows and cursor
         end = offsets[p + 1]
         i = cursor[p]
         r = first_row + p

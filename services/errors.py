@@ -160,8 +160,8 @@ class DataError(SweepError, ValueError):
         super().__init__(text)
 
 
-class PluginError(SweepError, TypeError):
-    """A user service or indicator that cannot be used: names the function and the problem."""
+class _NamedProblem(SweepError):
+    """An error about one named thing: ``name: problem`` and the fix."""
 
     def __init__(self, name: str, problem: str, fix: str | None = None) -> None:
         self.name = name
@@ -173,17 +173,12 @@ class PluginError(SweepError, TypeError):
         super().__init__(text)
 
 
-class BackendError(SweepError, RuntimeError):
-    """The compute backend (a Ray cluster) cannot run the sweep: names what failed and what to do."""
+class PluginError(_NamedProblem, TypeError):
+    """A user service or indicator that cannot be used: names the function and the problem."""
 
-    def __init__(self, what: str, problem: str, fix: str | None = None) -> None:
-        self.what = what
-        self.problem = problem
-        self.fix = fix
-        text = f"{what}: {problem}"
-        if fix:
-            text += f"\n  Fix: {fix}"
-        super().__init__(text)
+
+class BackendError(_NamedProblem, RuntimeError):
+    """The compute backend (a Ray cluster) cannot run the sweep: names what failed and what to do."""
 
 
 class Terminated(BaseException):

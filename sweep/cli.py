@@ -24,14 +24,6 @@ import sys
 from services.errors import ConfigError, SweepError, Terminated
 
 
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 def _axes_text(axes) -> str:
     parts = []
     for a in axes:
@@ -43,6 +35,8 @@ def _axes_text(axes) -> str:
 
 
 def print_plan(plan, out=None) -> None:
+    from .cli_format import format_bytes
+
     cfg = plan.config
     w = (out or sys.stdout).write
     wf = cfg.workflow
@@ -107,8 +101,8 @@ def print_plan(plan, out=None) -> None:
     if svc:
         w("Services (stateless configurations): " + ", ".join(f"{v:,} {k}" for k, v in svc.items()) + "\n")
     mem = plan.memory_estimate()
-    parts = ", ".join(f"{k.replace('_', ' ')} {_fmt_bytes(v)}" for k, v in mem.items() if k != "total" and v)
-    w(f"\nMemory estimate: {_fmt_bytes(mem['total'])} ({parts})\n")
+    parts = ", ".join(f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in mem.items() if k != "total" and v)
+    w(f"\nMemory estimate: {format_bytes(mem['total'])} ({parts})\n")
 
 
 def cmd_expand(args) -> int:

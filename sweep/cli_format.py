@@ -9,6 +9,15 @@ import polars as pl
 SHOWN_METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "trades", "win_rate", "profit_factor")
 
 
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``1.5 KiB``: a size on disk or in memory, in binary units."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
 def _cell(v) -> str:
     if v is None:
         return "-"

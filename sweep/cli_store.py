@@ -7,16 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
+from .cli_format import format_bytes
 from .signal_phase import DEFAULT_FOLDER
 from .signal_store import MARKER, open_store
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _t(stamp: str) -> str:
@@ -30,7 +23,7 @@ def print_signals(summary: dict) -> None:
             f"signals ({s['symbol']}): {s['pairs']:,} pair{'s' if s['pairs'] != 1 else ''} - {s['generated']:,} "
             f"generated, {s['reused']:,} reused "
             f"from the store; {s['changes']:,} changes stored in {s['store']} (context {s['context']}, "
-            f"{_size(s['size_bytes'])})"
+            f"{format_bytes(s['size_bytes'])})"
         )
 
 
@@ -77,7 +70,7 @@ def cmd_signals(args) -> int:
     n = len(info["contexts"])
     pairs = sum(c["pairs"] for c in info["contexts"])
     plural = "s" if n != 1 else ""
-    print(f"signal store {info['store']}: {n} context{plural}, {pairs:,} pairs, {_size(info['size_bytes'])}")
+    print(f"signal store {info['store']}: {n} context{plural}, {pairs:,} pairs, {format_bytes(info['size_bytes'])}")
     for c in info["contexts"]:
         print(
             f"\ncontext {c['context']}: {c['symbol']} ({c['source']}), {c['bars']:,} bars {_t(c['first'])} .. "
@@ -86,7 +79,7 @@ def cmd_signals(args) -> int:
         )
         versions = ", ".join(c["code_versions"][:4]) + (" ..." if len(c["code_versions"]) > 4 else "")
         print(
-            f"  {c['pairs']:,} pairs, {c['changes']:,} changes, {c['parts']} parts, {_size(c['size_bytes'])}; "
+            f"  {c['pairs']:,} pairs, {c['changes']:,} changes, {c['parts']} parts, {format_bytes(c['size_bytes'])}; "
             f"code versions: {len(c['code_versions'])} ({versions})"
         )
         for role, counts in c["services"].items():

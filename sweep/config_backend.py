@@ -87,11 +87,12 @@ def parse_backend(raw) -> BackendConfig:
             value=cache,
             fix="write numba_cache: true",
         )
+    default = attrs.fields(BackendConfig)  # the defaults are written once, in the class
     return BackendConfig(
         kind,
         address,
-        _whole(raw, "cpus_per_task", 1, 1),
-        _whole(raw, "max_retries", 0, 3),
-        _whole(raw, "shard_combinations", 1, None),
+        _whole(raw, "cpus_per_task", 1, default.cpus_per_task.default),
+        _whole(raw, "max_retries", 0, default.max_retries.default),
+        _whole(raw, "shard_combinations", 1, default.shard_combinations.default),
         cache,
     )

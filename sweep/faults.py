@@ -1,4 +1,6 @@
-"""Kill points for the crash-safety tests, and file-system faults turned into clear messages.
+"""Atomic writes, the kill points of the crash-safety tests, and file-system faults turned into clear messages.
+
+``atomic_path`` / ``write_atomic`` write a whole file or nothing (temporary name, fsync, rename).
 
 ``checkpoint(label)`` marks a moment where a crash must lose nothing: inside
 every atomic write (the temporary file written, not yet renamed), after it,
@@ -16,6 +18,9 @@ from __future__ import annotations
 import errno
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from services.errors import SweepError
 
@@ -75,3 +80,37 @@ def polars_os_error(exc: Exception) -> OSError | None:
         if f"os error {code})" in text:
             return OSError(code, os.strerror(code))
     return None
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary name next to ``path``; once written, fsync it and rename it to ``path``.
+
+    A reader (or a resumed run) sees the whole file or none; on error the temporary file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            yield tmp
+        except OSError:
+            raise
+        except Exception as exc:  # polars reports a full disk as its own error: keep the OSError it is
+            cause = polars_os_error(exc)
+            if cause is None:
+                raise
+            cause.filename = str(path)
+            raise cause from None
+        checkpoint(f"written {path.name} (not yet renamed)")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        checkpoint(f"renamed {path.name}")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a whole file or nothing."""
+    with atomic_path(path) as tmp:
+        (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)

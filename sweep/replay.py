@@ -73,6 +73,7 @@ class SignalSource:
             offsets,
             rows,
             has_c,
+            chunk_for(rows, self.plan.config.chunk_size, limits.HUB_BUDGET_BYTES),
         )
 
 
@@ -87,15 +88,12 @@ class BoundSignals:
     offsets: np.ndarray
     rows: int
     has_classifiers: bool
+    chunk: int  # bars per block
     cursor: np.ndarray = attrs.field(init=False)
     buffer: np.ndarray | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.cursor = self.offsets[:-1].copy()
-
-    @property
-    def chunk(self) -> int:
-        return chunk_for(self.rows, 65_536, limits.HUB_BUDGET_BYTES)
 
     def block(self, u: Universe, t0: int, t1: int) -> np.ndarray:
         """Rows of bars ``t0`` .. ``t1 - 1`` (chunks come in order, from bar 0)."""

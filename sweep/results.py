@@ -22,8 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,45 +31,11 @@ import polars as pl
 from containers.metrics import METRICS
 from services.errors import SweepError
 
-from .faults import checkpoint, polars_os_error
+from .faults import atomic_path, checkpoint, write_atomic
 from .summary import ranked
 
 TABLE_NAMES = ("metrics", "regimes", "trades", "equity", "events", "block_returns", "signals")
 PARQUET_COMPRESSION = "lz4"  # fast to write (what a user waits for); polars and duckdb read it
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary name next to ``path``; once written, fsync it and rename it to ``path``.
-
-    A reader (or a resumed run) sees the whole file or none; on error the temporary file is removed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        try:
-            yield tmp
-        except OSError:
-            raise
-        except Exception as exc:  # polars reports a full disk as its own error: keep the OSError it is
-            cause = polars_os_error(exc)
-            if cause is None:
-                raise
-            cause.filename = str(path)
-            raise cause from None
-        checkpoint(f"written {path.name} (not yet renamed)")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        checkpoint(f"renamed {path.name}")
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a whole file or nothing."""
-    with atomic_path(path) as tmp:
-        (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -22,6 +22,7 @@ reads (``sweep signals`` lists it).  Parts are never rewritten: runs add parts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -79,8 +80,6 @@ def open_store(root, create: bool = True) -> SignalStore:
 
 def context_key(fingerprint: str, bars_per_day: float) -> str:
     """The folder of a universe's signals: its bars' content and the frequency the features were made with."""
-    import hashlib
-
     text = f"{fingerprint}|{float(bars_per_day)!r}|{VERSION}"
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 

@@ -160,7 +160,7 @@ def generate(
     stored = 0
     for a in range(0, len(todo), PAIRS_PER_PART):
         group = np.asarray(todo[a : a + PAIRS_PER_PART], dtype=np.int64)
-        owner, bars, vals = _one_pass(kt, hub, u, pairs, group, features, progress)
+        owner, bars, vals = _one_pass(kt, hub, u, pairs, group, features, progress, plan.config.chunk_size)
         changes = pl.DataFrame(
             {
                 "pair": pl.Series(pairs.hashes[group][owner]),
@@ -176,7 +176,7 @@ def generate(
     return stored
 
 
-def _one_pass(kt, hub: FeatureHub, u: Universe, pairs: Pairs, group: np.ndarray, features, progress):
+def _one_pass(kt, hub: FeatureHub, u: Universe, pairs: Pairs, group: np.ndarray, features, progress, chunk_size):
     """(owner position in ``group``, bar, (signal, regime)) of every change, pair by pair in bar order."""
     n_p = len(group)
     ps = np.ascontiguousarray(pairs.strategy[group])
@@ -189,7 +189,7 @@ def _one_pass(kt, hub: FeatureHub, u: Universe, pairs: Pairs, group: np.ndarray,
     last[1] = -1.0  # no regime yet: bar 0 is always recorded
     start = np.zeros(n_p, dtype=np.int64)
     done = np.zeros(n_p, dtype=np.int64)
-    chunk = features.chunk if features is not None else chunk_for(hub.n_rows + 1, 65_536, limits.HUB_BUDGET_BYTES)
+    chunk = features.chunk if features is not None else chunk_for(hub.n_rows + 1, chunk_size, limits.HUB_BUDGET_BYTES)
     block = None
     if features is None:
         hub.reset()  # every pass streams the indicators from bar 0

@@ -364,7 +364,6 @@ def test_a_kept_feature_block_and_a_streamed_one_give_the_same_tables(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         runs[label] = (next((out / "blk").iterdir()), done.stdout + done.stderr)
-    assert "features (whole universe)" in runs["kept"][1]
     for phase, tables in (
         ("train", ("metrics", "regimes", "trades", "block_returns")),
         ("test", ("metrics", "equity")),
@@ -373,3 +372,21 @@ def test_a_kept_feature_block_and_a_streamed_one_give_the_same_tables(tmp_path):
             a, b = (pl.read_parquet(r[0] / phase / f"{table}.parquet") for r in runs.values())
             key = [c for c in ("combo_id", "regime", "block", "bar", "entry_bar", "status") if c in a.columns]
             assert a.sort(key).equals(b.sort(key)), (phase, table)
+
+
+def test_the_feature_cache_cap_decides_whether_the_block_is_kept(monkeypatch):
+    from containers.data import load_universes
+    from containers.feature_hub import FeatureHub
+    from sweep.config import load_config
+    from sweep.engine import feature_block
+
+    cfg = load_config({**SMALL, "results_storage": "memory"})
+    plan = sweep.expand(cfg)
+    (u,) = load_universes(cfg.data)
+    monkeypatch.setenv("SWEEP_FEATURE_CACHE_BYTES", "1")
+    assert feature_block(plan, u) is None  # streamed chunk by chunk in every shard
+    monkeypatch.delenv("SWEEP_FEATURE_CACHE_BYTES")
+    block = feature_block(plan, u)
+    assert block is not None and block.parts.shape[1] == FeatureHub(plan.features, u.bars_per_day).n_rows + 1
+    assert block.parts.shape[0] * block.chunk >= u.n  # every bar, computed once
+    assert not block.parts.flags.writeable

@@ -15,13 +15,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
 
 from services.errors import ConfigError
 
+from ..faults import write_atomic
 from . import figures
 from .page import build
 
@@ -36,10 +36,7 @@ def write_report(res, out=None, agg: str = "max", top: int | None = None) -> Pat
         )
     text, _ = build(res, agg=agg, top=top)
     path = Path(out) if out else res.path / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return path
 
 
