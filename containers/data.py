@@ -15,6 +15,7 @@ import csv
 import hashlib
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -75,8 +76,10 @@ class Universe:
         if "fingerprint" not in self.memo:
             h = hashlib.blake2b(digest_size=8)
             h.update(self.symbol.encode())
-            for a in (self.timestamps, self.open, self.high, self.low, self.close, self.volume):
-                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+            columns = (self.timestamps, self.open, self.high, self.low, self.close, self.volume)
+            with ThreadPoolExecutor(2) as pool:  # hashlib releases the GIL: two columns at a time
+                for digest in pool.map(_column_digest, columns):
+                    h.update(digest)
             self.memo["fingerprint"] = h.hexdigest()
         return self.memo["fingerprint"]
 
@@ -93,6 +96,10 @@ class Universe:
             "timeframe": timeframe_label(self.timestamps),
             "fingerprint": self.fingerprint(),
         }
+
+
+def _column_digest(a: np.ndarray) -> bytes:
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(a)).cast("B"), digest_size=16).digest()
 
 
 def timeframe_label(timestamps: np.ndarray) -> str:
@@ -435,8 +442,9 @@ def _universe(symbol, ts, cols, source, cfg, path, rows=None) -> Universe:
             + f" (the data covers {span})",
             fix="widen data.start/data.end",
         )
-    ts = ts[keep]
-    cols = {k: np.ascontiguousarray(v[keep]) for k, v in cols.items()}
+    if not keep.all():  # (a mask copies every column, so only when it cuts something)
+        ts = ts[keep]
+        cols = {k: np.ascontiguousarray(v[keep]) for k, v in cols.items()}
     if cfg.timeframe:
         ts, cols = _resample(ts, cols, cfg.timeframe, path)
     per_day, per_year = frequency(ts)

@@ -117,9 +117,14 @@ class EventBatch:
 
         (Every batch is grouped by combination in time order, and batches are concatenated in time order.)
         """
+        order = self.order()
+        return self if order is None else self.take(order)
+
+    def order(self) -> np.ndarray | None:
+        """The positions that put the events in (combination, time) order; None when they already are."""
         if self.owner.size < 2 or (np.diff(self.owner) >= 0).all():
-            return self
-        return self.take(np.argsort(self.owner, kind="stable"))
+            return None
+        return np.argsort(self.owner, kind="stable")
 
     def of_kind(self, code: float) -> EventView:
         return EventView(self, code)
@@ -208,18 +213,23 @@ class Tracer:
             self.kept, self.kept_rows = [kept], len(kept)
             return
         # trade_complete: per combination, everything up to its last POSITION_CLOSE is complete
-        frame = (EventBatch.concat([self.pending, new]) if self.pending is not None else new).ordered()
+        frame = EventBatch.concat([self.pending, new]) if self.pending is not None and len(self.pending) else new
         if not len(frame):
             return
-        starts = _group_starts(frame.owner)
+        # the decision is made on the (combination, time) order, but the columns are gathered once, straight
+        # into the kept and pending parts (sorting them first would copy every event twice)
+        order = frame.order()
+        owner = frame.owner if order is None else frame.owner[order]
+        kinds = frame.kinds if order is None else frame.kinds[order]
+        starts = _group_starts(owner)
         pos = np.arange(len(frame))
-        is_close = frame.kinds == 3.0  # POSITION_CLOSE
+        is_close = kinds == 3.0  # POSITION_CLOSE
         last_close = np.maximum.reduceat(np.where(is_close, pos, -1), starts)
         sizes = np.diff(np.r_[starts, len(frame)])
         done = pos <= np.repeat(last_close, sizes)
-        self.pending = frame.take(~done)
+        self.pending = frame.take(~done if order is None else order[~done])
         if done.any():
-            kept = frame.take(done)
+            kept = frame.take(done if order is None else order[done])
             self.kept.append(kept)
             self.kept_rows += len(kept)
 

@@ -19,8 +19,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
+import numba
 import numpy as np
 
 from services.errors import ConfigError, PluginError
@@ -94,6 +96,7 @@ class FeatureHub:
         self.feature_warmup = np.array(warm, dtype=np.int64)
         self.warmup = int(max(warm, default=0))
         self.n_rows = self._next_row
+        self._levels = _levels(self._comps)
 
     # ----------------------------------------------------------- layout
     def _place(self, node: FeatureNode, registry) -> tuple[int, int]:
@@ -168,27 +171,58 @@ class FeatureHub:
 
         ``bars`` is (5, n): open, high, low, close, volume.  Returns the block
         (rows, n); pass ``out`` to reuse a buffer of at least n columns.
+        Computations whose inputs are ready run side by side on numba's threads
+        (each has its own state and rows, so the result does not depend on it).
         """
         bars = np.asarray(bars, dtype=np.float64)
         n = bars.shape[1]
         block = self.new_block(n) if out is None else out[:, :n]
         block[:N_BAR_ROWS] = bars
-        for c in self._comps:
-            rows = c.input_rows
-            if len(rows) == 1 or all(b == a + 1 for a, b in zip(rows, rows[1:])):
-                x = block[rows[0] : rows[0] + len(rows)]
-            else:
-                x = np.ascontiguousarray(block[list(rows)])
-            dest = block[c.out_start : c.out_start + len(c.spec.outputs)]
-            try:
-                (self._kernel_of(c.spec) if self._kernel_of else c.spec.kernel)(x, c.params, c.state, dest)
-            except Exception as exc:
-                raise PluginError(
-                    f"{c.spec.module}.{c.spec.name}",
-                    f"the indicator kernel failed on {c.text}: {type(exc).__name__}: {exc}",
-                    fix="run `sweep check` on it for details",
-                ) from None
+        threads = numba.get_num_threads()
+        for level in self._levels:
+            side = [c for c in level if not _uses_threads(self._kernel(c))]
+            workers = min(threads, len(side))
+            if workers < 2 or n < PARALLEL_MIN_BARS:
+                for c in level:
+                    self._advance(c, block)
+                continue
+            for c in level:  # a kernel with its own threads runs alone (numba's workqueue layer is not re-entrant)
+                if c not in side:
+                    self._advance(c, block)
+            groups = [side[k::workers] for k in range(workers)]
+            errors = list(_pool(workers).map(lambda g: self._advance_all(g, block), groups))
+            failed = [e for e in errors if e is not None]
+            if failed:  # the first failing computation in run order, as the serial loop would report it
+                raise min(failed, key=lambda e: e[0])[1]
         return block
+
+    def _advance_all(self, comps: list[_Computation], block: np.ndarray):
+        """Run ``comps`` in order on a worker thread; returns (run position, error) of a failure, else None."""
+        for c in comps:
+            try:
+                self._advance(c, block)
+            except PluginError as exc:
+                return self._comps.index(c), exc
+        return None
+
+    def _kernel(self, c: _Computation):
+        return self._kernel_of(c.spec) if self._kernel_of else c.spec.kernel
+
+    def _advance(self, c: _Computation, block: np.ndarray) -> None:
+        rows = c.input_rows
+        if len(rows) == 1 or all(b == a + 1 for a, b in zip(rows, rows[1:])):
+            x = block[rows[0] : rows[0] + len(rows)]
+        else:
+            x = np.ascontiguousarray(block[list(rows)])
+        dest = block[c.out_start : c.out_start + len(c.spec.outputs)]
+        try:
+            self._kernel(c)(x, c.params, c.state, dest)
+        except Exception as exc:
+            raise PluginError(
+                f"{c.spec.module}.{c.spec.name}",
+                f"the indicator kernel failed on {c.text}: {type(exc).__name__}: {exc}",
+                fix="run `sweep check` on it for details",
+            ) from None
 
     def compute_all(self, bars: np.ndarray, chunk: int | None = None) -> np.ndarray:
         """Compute over all bars (optionally in chunks) from a fresh state; returns the full block."""
@@ -201,6 +235,36 @@ class FeatureHub:
             e = min(n, s + chunk)
             out[:, s:e] = self.compute(bars[:, s:e])
         return out
+
+
+PARALLEL_MIN_BARS = 4096  # below this a chunk costs less than handing it to threads
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool per size: starting threads for every chunk would cost more than small chunks take."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="feature-hub")
+    return _POOLS[workers]
+
+
+def _uses_threads(kernel) -> bool:
+    """Whether ``kernel`` is a numba function compiled with ``parallel=True``."""
+    return bool(getattr(kernel, "targetoptions", {}).get("parallel"))
+
+
+def _levels(comps: list[_Computation]) -> list[list[_Computation]]:
+    """Computations grouped so that each group needs only bar columns and earlier groups' rows."""
+    level_of_row: dict[int, int] = {}
+    levels: list[list[_Computation]] = []
+    for c in comps:  # in run order, so a computation's inputs are placed before it
+        k = max((level_of_row.get(r, -1) + 1 for r in c.input_rows), default=0)
+        for r in range(c.out_start, c.out_start + len(c.spec.outputs)):
+            level_of_row[r] = k
+        if k == len(levels):
+            levels.append([])
+        levels[k].append(c)
+    return levels
 
 
 def chunk_for(n_rows: int, requested: int, budget_bytes: int = 256 * 2**20) -> int:

@@ -55,3 +55,36 @@ def test_plan_features_feed_the_hub(examples):
 def test_chunk_for_respects_budget():
     assert chunk_for(10, 65_536) == 65_536
     assert chunk_for(100_000, 65_536, budget_bytes=2**20) == 256
+
+
+def test_threaded_levels_give_the_serial_bits_and_errors():
+    """Computations side by side on two threads: same bits as one thread, whatever depends on what."""
+    import numba
+
+    from containers import feature_hub
+
+    specs = ["sma(close,5)", "sma(close,50)", "std(returns(close,1),10)", "zscore(sma(close,5),20)", "ema(close,9)"]
+    rng = np.random.default_rng(7)
+    bars = tiny_bars(3 * feature_hub.PARALLEL_MIN_BARS)
+    bars[3] *= np.exp(np.cumsum(rng.normal(0, 0.01, bars.shape[1])))
+    hub = FeatureHub(specs)
+    assert [len(level) for level in hub._levels] == [4, 2]  # returns/sma(5) before what reads them
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = hub.compute_all(bars, chunk=feature_hub.PARALLEL_MIN_BARS)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        threaded = hub.compute_all(bars, chunk=feature_hub.PARALLEL_MIN_BARS)
+
+        def fail(x, p, s, out):
+            raise FloatingPointError("bad state")
+
+        def broken(spec):  # the ema, in the first level, fails on whichever thread runs it
+            return fail if spec.name == "ema" else spec.kernel
+
+        failing = FeatureHub(specs, kernel_of=broken)
+        with pytest.raises(sweep.errors.PluginError, match=r"ema\(close,9\).*FloatingPointError: bad state"):
+            failing.compute(bars)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(serial.view(np.int64), threaded.view(np.int64))
