@@ -135,21 +135,33 @@ def test_kernel_variance_is_archs():
     np.testing.assert_allclose(kernel_variance(d, 5), spa._loss_diff_var, rtol=1e-9)
 
 
+def _plain_kernel_variance(d: np.ndarray, block: float) -> np.ndarray:
+    t, p = d.shape[0], 1 / block
+    e = d - d.mean(axis=0)
+    plain = (e * e).sum(axis=0) / t
+    for i in range(1, t):  # the definition, lag by lag
+        kappa = (1 - i / t) * (1 - p) ** i + (i / t) * (1 - p) ** (t - i)
+        plain += 2 * kappa * (e[i:] * e[:-i]).sum(axis=0) / t
+    return plain
+
+
 def test_kernel_variance_of_many_series_is_archs_and_a_plain_sum():
-    """Enough series to split across threads, a length whose FFT is not a power of two (2 x 97 -> 200)."""
+    """Many series (rows across threads), against arch and against the definition summed lag by lag."""
     arch = pytest.importorskip("arch.bootstrap", reason="arch is in the test extra")
     d = np.random.default_rng(5).normal(0.0, 0.01, (97, 600))
     ours = kernel_variance(d, 4)
     spa = arch.SPA(np.zeros(97), -d[:, :40], block_size=4, reps=10, seed=0)
     spa._compute_variance()
     np.testing.assert_allclose(ours[:40], spa._loss_diff_var, rtol=1e-9)
-    t, p = d.shape[0], 1 / 4
-    e = d - d.mean(axis=0)
-    plain = (e * e).sum(axis=0) / t
-    for i in range(1, t):  # the definition, lag by lag
-        kappa = (1 - i / t) * (1 - p) ** i + (i / t) * (1 - p) ** (t - i)
-        plain += 2 * kappa * (e[i:] * e[:-i]).sum(axis=0) / t
-    np.testing.assert_allclose(ours, plain, rtol=1e-9)
+    np.testing.assert_allclose(ours, _plain_kernel_variance(d, 4), rtol=1e-9)
+
+
+@pytest.mark.parametrize(("t", "block"), [(2, 1.0), (7, 1.0), (60, 1.5), (4000, 2.0), (4000, 900.0)])
+def test_kernel_variance_at_the_edges_is_the_definition(t, block):
+    """Block 1 (no dependence), short series, and long ones where q^T underflows (short blocks) or not."""
+    rng = np.random.default_rng(t)
+    d = rng.normal(0.0, 0.01, (t, 3)) + rng.normal(0.0, 0.002, 3)
+    np.testing.assert_allclose(kernel_variance(d, block), _plain_kernel_variance(d, block), rtol=1e-11)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

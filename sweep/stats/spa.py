@@ -25,8 +25,6 @@ product, and only a running maximum per replicate is kept - never the
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
@@ -65,55 +63,70 @@ def resample_weights(indices: np.ndarray, t: int) -> np.ndarray:
 def kernel_variance(d: np.ndarray, block: float) -> np.ndarray:
     """Politis-Romano kernel variance of each column of ``d`` (T x k), as arch's SPA computes it.
 
-    gamma_i = sum_s e[s] e[s + i] / T (e = demeaned column) for every lag,
-    from one FFT; variance = gamma_0 + 2 sum_i kappa_i gamma_i with
-    kappa_i = (1 - i/T)(1 - p)^i + (i/T)(1 - p)^(T - i), p = 1 / block.
+    gamma_i = sum_s e[s] e[s + i] / T (e = demeaned column) for every lag;
+    variance = gamma_0 + 2 sum_i kappa_i gamma_i with
+    kappa_i = (1 - i/T) q^i + (i/T) q^(T - i), q = 1 - 1 / block.
     """
     return row_kernel_variance(np.asarray(d, dtype=np.float64).T, block)
 
 
-def fft_size(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n (numpy's FFT is fast on these; a power of two may be 60% larger)."""
-    best = 1 << max(0, int(math.ceil(math.log2(max(1, n)))))
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
 def row_kernel_variance(x: np.ndarray, block: float) -> np.ndarray:
-    """``kernel_variance`` of each row of ``x`` (k x T): one contiguous row per series.
+    """``kernel_variance`` of each row of ``x`` (k x T): one contiguous row per series, in O(T) each.
 
-    numpy's FFT along a strided axis was ~10x slower (2.8 s against 0.25 s for 2,000 series of 2,564
-    blocks); zero-padding to 2T (any size >= 2T - 1 gives the linear, not circular, autocovariance)
-    with a 5-smooth length instead of a power of two saves another third.
+    >>> x = np.array([[1.0, -1.0, 2.0, 0.0, -2.0]])
+    >>> t, q = 5, 1 - 1 / 2
+    >>> e = x[0] - x[0].mean()
+    >>> lags = [(1 - i / t) * q**i + (i / t) * q ** (t - i) for i in range(1, t)]
+    >>> plain = (e @ e + 2 * sum(k * (e[i:] @ e[:-i]) for i, k in zip(range(1, t), lags))) / t
+    >>> bool(np.isclose(row_kernel_variance(x, 2.0)[0], plain, rtol=1e-12))
+    True
     """
-    workers = min(os.cpu_count() or 1, 4, x.shape[0] // 256)
-    if workers < 2:
-        return _row_kernel_variance(x, block)
-    bounds = np.linspace(0, x.shape[0], workers + 1).astype(np.int64)
-    with ThreadPoolExecutor(workers) as pool:  # numpy's FFT releases the GIL: rows split across threads
-        parts = pool.map(lambda k: _row_kernel_variance(x[bounds[k] : bounds[k + 1]], block), range(workers))
-        return np.concatenate(list(parts))
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(x.shape[0])
+    _row_kernel_variance(x, 1.0 - 1.0 / float(block), out)
+    return out
 
 
-def _row_kernel_variance(x: np.ndarray, block: float) -> np.ndarray:
-    t = x.shape[1]
-    e = np.ascontiguousarray(x - x.mean(axis=1)[:, None])
-    size = fft_size(2 * t)
-    f = np.fft.rfft(e, n=size, axis=1)
-    acov = np.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :t] / t
-    i = np.arange(1, t, dtype=np.float64)
-    p = 1.0 / block
-    kappa = (1.0 - i / t) * (1.0 - p) ** i + (i / t) * (1.0 - p) ** (t - i)
-    return acov[:, 0] + 2.0 * (acov[:, 1:] @ kappa)
+@njit(cache=True, nogil=True, parallel=True)
+def _row_kernel_variance(x, q, out):
+    # The kernel's two parts are geometric in the lag, so the sum over all T - 1 lags needs no
+    # autocovariances (an FFT of every row took 2 s for 10,000 rows of 2,564 blocks):
+    #   sum_s e_s sum_i (1 - i/T) q^i e_{s+i}   with A_s = sum_i q^i e_{s+i}, B_s = sum_i i q^i e_{s+i}
+    #     A_s = q (e_{s+1} + A_{s+1}),  B_s = q (e_{s+1} + A_{s+1} + B_{s+1})      (backward, contracting)
+    #   sum_s e_s sum_i (i/T) q^(T-i) e_{s+i} = sum_j q^(T-j) e_j (j F_j - G_j) / T
+    #     F_j = sum_{s<j} q^s e_s,  G_j = sum_{s<j} s q^s e_s                     (forward; a power of q
+    #     that underflows multiplies a term that is that small anyway)
+    k, t = x.shape
+    pw = np.empty(t + 1)  # q^0 .. q^T, shared by every row
+    pw[0] = 1.0
+    for i in range(1, t + 1):
+        pw[i] = pw[i - 1] * q
+    for r in prange(k):
+        row = x[r]
+        mean = 0.0
+        for s in range(t):
+            mean += row[s]
+        mean /= t
+        g0 = 0.0
+        near = 0.0
+        a = 0.0
+        b = 0.0
+        for s in range(t - 1, -1, -1):  # A_s, B_s from A_{s+1}, B_{s+1}
+            e = row[s] - mean
+            g0 += e * e
+            near += e * (a - b / t)
+            nxt = e  # becomes e_{s+1} of the next (earlier) bar
+            b = q * (nxt + a + b)
+            a = q * (nxt + a)
+        far = 0.0
+        f = 0.0
+        g = 0.0
+        for j in range(t):
+            e = row[j] - mean
+            far += pw[t - j] * e * (j * f - g)  # (nothing before j = 0: f = g = 0)
+            f += pw[j] * e
+            g += j * pw[j] * e
+        out[r] = (g0 + 2.0 * near + 2.0 * far / t) / t
 
 
 @njit(cache=True, nogil=True, parallel=True)
