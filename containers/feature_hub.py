@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -239,6 +240,7 @@ class FeatureHub:
 
 PARALLEL_MIN_BARS = 4096  # below this a chunk costs less than handing it to threads
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:

@@ -88,3 +88,30 @@ def test_threaded_levels_give_the_serial_bits_and_errors():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(serial.view(np.int64), threaded.view(np.int64))
+
+
+def _hub_sum(bars: np.ndarray) -> float:
+    return float(np.nansum(FeatureHub(["sma(close,5)", "ema(close,9)"]).compute(bars)))
+
+
+def test_the_hub_threads_work_in_a_forked_child():
+    """A child forked after the parent ran the hub on threads gets threads of its own (it hung before)."""
+    import multiprocessing
+    import sys
+
+    import numba
+
+    from containers import feature_hub
+
+    if sys.platform != "linux" or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs fork and two numba threads")
+    bars = tiny_bars(2 * feature_hub.PARALLEL_MIN_BARS)
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        expect = _hub_sum(bars)  # the parent's pool exists now
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(_hub_sum, (bars,)).get(timeout=60)
+    finally:
+        numba.set_num_threads(before)
+    assert got == expect
