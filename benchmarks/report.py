@@ -158,7 +158,39 @@ def _wall(w) -> list[str]:
             ["stage", *[r["case"][:3] for r in ok]],
         )
     )
+    bounds = [b for b in (_bound(r) for r in ok) if b]
+    if bounds:
+        out += ["", "What bounds a missed target, from the stages above (same run):", "", *bounds]
     return [*out, ""]
+
+
+# what the run does besides the bar loop: stages that nest none of it (the detail pass replays the top-k through
+# the loop, so it is left out), and the two the loop's figure nests (taken off it)
+_NESTED = ("features (chunks)", "events (bus, tracer, parts)")
+_OUTSIDE = (
+    "data",
+    "features (whole universe)",
+    *_NESTED,
+    "luck statistics",
+    "events and trades (shard files)",
+    "write phase files",
+)
+
+
+def _bound(r: dict) -> str | None:
+    """One line for a case below its target: its time budget, what the bar loop alone took, what the rest took."""
+    target = TARGETS.get(r["case"][:3])
+    if target is None or r["ratio_in_process"] >= target:
+        return None
+    budget = r["ceiling_s"] / target
+    loop = r["stages"].get("kernel (bar loop)", 0.0) - sum(r["stages"].get(k, 0.0) for k in _NESTED)
+    rest = {k: r["stages"][k] for k in _OUTSIDE if r["stages"].get(k, 0.0) >= 0.005}
+    parts = ", ".join(f"{k} {_f(v)}" for k, v in rest.items())
+    return (
+        f"- {r['case']}: the target allows {_f(budget)} s; the compiled bar loop alone (main pass and top-k "
+        f"replay) took {_f(loop)} s, leaving {_f(max(0.0, budget - loop))} s for the rest of the run, "
+        f"which took {_f(sum(rest.values()))} s: {parts}."
+    )
 
 
 def _signals(sg) -> list[str]:
