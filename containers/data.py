@@ -68,8 +68,13 @@ class Universe:
         )
 
     def with_frequency(self, bars_per_day: float, bars_per_year: float) -> Universe:
-        """The same bars with another inferred frequency (a window sees only what came before it)."""
-        return attrs.evolve(self, bars_per_day=float(bars_per_day), bars_per_year=float(bars_per_year))
+        """The same bars with another inferred frequency (a window sees only what came before it).
+
+        The universe itself when the frequency is its own; the bars' fingerprint is shared either way.
+        """
+        if (float(bars_per_day), float(bars_per_year)) == (self.bars_per_day, self.bars_per_year):
+            return self
+        return attrs.evolve(self, bars_per_day=float(bars_per_day), bars_per_year=float(bars_per_year), memo=self.memo)
 
     def fingerprint(self) -> str:
         """Content hash of the symbol and its bars (computed once)."""

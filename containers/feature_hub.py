@@ -98,6 +98,14 @@ class FeatureHub:
         self.warmup = int(max(warm, default=0))
         self.n_rows = self._next_row
         self._levels = _levels(self._comps)
+        # per level: the computations that may share threads, and those (parallel kernels) that run alone
+        self._runs = [
+            (
+                [c for c in level if not _uses_threads(self._kernel(c))],
+                [c for c in level if _uses_threads(self._kernel(c))],
+            )
+            for level in self._levels
+        ]
 
     # ----------------------------------------------------------- layout
     def _place(self, node: FeatureNode, registry) -> tuple[int, int]:
@@ -179,20 +187,17 @@ class FeatureHub:
         n = bars.shape[1]
         block = self.new_block(n) if out is None else out[:, :n]
         block[:N_BAR_ROWS] = bars
-        threads = numba.get_num_threads()
-        for level in self._levels:
-            side = [c for c in level if not _uses_threads(self._kernel(c))]
+        threads = numba.get_num_threads() if n >= PARALLEL_MIN_BARS else 1
+        for side, alone in self._runs:
+            for c in alone:  # a kernel with its own threads runs alone (numba's workqueue layer is not re-entrant)
+                self._advance(c, block)
             workers = min(threads, len(side))
-            if workers < 2 or n < PARALLEL_MIN_BARS:
-                for c in level:
+            if workers < 2:
+                for c in side:
                     self._advance(c, block)
                 continue
-            for c in level:  # a kernel with its own threads runs alone (numba's workqueue layer is not re-entrant)
-                if c not in side:
-                    self._advance(c, block)
             groups = [side[k::workers] for k in range(workers)]
-            errors = list(_pool(workers).map(lambda g: self._advance_all(g, block), groups))
-            failed = [e for e in errors if e is not None]
+            failed = [e for e in _pool(workers).map(lambda g: self._advance_all(g, block), groups) if e is not None]
             if failed:  # the first failing computation in run order, as the serial loop would report it
                 raise min(failed, key=lambda e: e[0])[1]
         return block

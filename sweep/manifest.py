@@ -25,9 +25,14 @@ def run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str
     h.update(__version__.encode())
     for u in universes:
         h.update(u.fingerprint().encode())
+    hash_service_code(h, plan)
+    return h.hexdigest()
+
+
+def hash_service_code(h, plan: Plan) -> None:
+    """Feed ``h`` the bytecode of every strategy, classifier and risk validator the plan uses."""
     for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
         h.update(python_of(sp.entry.spec.func).__code__.co_code)
-    return h.hexdigest()
 
 
 def versions() -> dict:

@@ -63,15 +63,13 @@ def setup_process() -> None:
 def plan_key(plan) -> str:
     """What must be equal on the driver and a worker for a shard to mean the same thing: every
     combination's content hash, the features and the services' code."""
-    from services.compiled import python_of
-
     from . import __version__
+    from .manifest import hash_service_code
 
     h = hashlib.blake2b(digest_size=10)
     h.update(f"{plan.combinations}|{__version__}|{','.join(plan.features)}".encode())
     h.update(np.ascontiguousarray(plan.hash_values(np.arange(plan.combinations, dtype=np.int64))).tobytes())
-    for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
-        h.update(python_of(sp.entry.spec.func).__code__.co_code)
+    hash_service_code(h, plan)
     return h.hexdigest()
 
 
@@ -136,11 +134,6 @@ def _state(job: Job) -> tuple[_State, bool]:
     return _STATES[job.key], fresh
 
 
-def _universe(job: Job, universe):
-    same = (universe.bars_per_day, universe.bars_per_year) == (job.bars_per_day, job.bars_per_year)
-    return universe if same else universe.with_frequency(job.bars_per_day, job.bars_per_year)
-
-
 def preload() -> int:
     """Import the engine (numba, polars, the kernels' modules) while the driver loads data: the first shard
     then starts at once."""
@@ -153,25 +146,28 @@ def _where() -> dict:
     return {"pid": os.getpid(), "host": os.uname().nodename, "numba_cache": os.environ.get("NUMBA_CACHE_DIR")}
 
 
-def run_shard(job: Job, universe, features, ids: np.ndarray):
-    """Backtest combinations ``ids`` of the job's window: (``SimResult`` with events collected, timings)."""
+def _simulate(state: _State, job: Job, u, features, ids: np.ndarray, stop: int):
     from .engine import simulate
 
-    state, fresh = _state(job)
-    u = _universe(job, universe)
-    tick = time.perf_counter()
-    res = simulate(
+    return simulate(
         state.plan,
         u,
         ids,
         state.tables_for(u),
         start=job.start,
-        stop=job.stop,
+        stop=stop,
         record_events=job.record_events,
         threads=job.threads,
         features=features,
         blocks=job.blocks,
     )
+
+
+def run_shard(job: Job, universe, features, ids: np.ndarray):
+    """Backtest combinations ``ids`` of the job's window: (``SimResult`` with events collected, timings)."""
+    state, fresh = _state(job)
+    tick = time.perf_counter()
+    res = _simulate(state, job, universe.with_frequency(job.bars_per_day, job.bars_per_year), features, ids, job.stop)
     seconds = time.perf_counter() - tick
     first = state.first_s is None
     if first:
@@ -184,23 +180,11 @@ def warm_node(job: Job, universe, features) -> dict:
     """Compile (or load) the kernel once on this node before the shards fan out: its cache is then warm."""
     from containers.feature_hub import FeatureHub
 
-    from .engine import simulate
-
     state, fresh = _state(job)
-    u = _universe(job, universe)
+    u = universe.with_frequency(job.bars_per_day, job.bars_per_year)
     warm = FeatureHub(state.plan.features, u.bars_per_day).warmup
     stop = min(job.stop, max(warm, job.start) + 64)  # a few scored bars: enough to compile every branch's types
+    ids = np.arange(min(2, state.plan.combinations), dtype=np.int64)  # 2: the portfolio bank's layout of any n > 1
     tick = time.perf_counter()
-    simulate(
-        state.plan,
-        u,
-        np.arange(min(2, state.plan.combinations), dtype=np.int64),  # 2: the portfolio bank's layout of any n > 1
-        state.tables_for(u),
-        start=job.start,
-        stop=stop,
-        record_events=job.record_events,
-        threads=job.threads,
-        features=features,
-        blocks=job.blocks,
-    )
+    _simulate(state, job, u, features, ids, stop)
     return {**_where(), "setup_s": state.setup_s if fresh else 0.0, "compile_s": time.perf_counter() - tick}

@@ -156,7 +156,7 @@ class _Run:
         if key not in self._freq:
             self._freq[key] = frequency(u.timestamps[:stop])
         per_day, per_year = self._freq[key]
-        return u if (per_day, per_year) == (u.bars_per_day, u.bars_per_year) else u.with_frequency(per_day, per_year)
+        return u.with_frequency(per_day, per_year)
 
     def window_info(self, u: Universe, w: Window) -> dict:
         ts = u.timestamps

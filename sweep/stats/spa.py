@@ -115,9 +115,8 @@ def _row_kernel_variance(x, q, out):
             e = row[s] - mean
             g0 += e * e
             near += e * (a - b / t)
-            nxt = e  # becomes e_{s+1} of the next (earlier) bar
-            b = q * (nxt + a + b)
-            a = q * (nxt + a)
+            b = q * (e + a + b)  # e is e_{s+1} of the next (earlier) s
+            a = q * (e + a)
         far = 0.0
         f = 0.0
         g = 0.0
