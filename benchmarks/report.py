@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench_power import power_section
 from common import HERE, OUT
 
 CMD = {
@@ -19,6 +20,7 @@ CMD = {
     "signals": "python benchmarks/bench_signals.py",
     "lanes": "python benchmarks/bench_lanes.py",
     "ray": "python benchmarks/bench_ray.py",
+    "power": "python benchmarks/bench_power.py",
 }
 
 
@@ -521,6 +523,7 @@ def render() -> str:
             ),
             "",
         ]
+    parts += power_section(_load("power"), _table, _machine, CMD["power"])
     return "\n".join(parts) + "\n"
 
 
@@ -548,6 +551,7 @@ ORDER = (
     "Scaling",
     "Scale out on Ray",
     "Honest optimisation",
+    "Power of the luck verdict",
 )
 
 

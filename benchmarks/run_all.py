@@ -20,6 +20,7 @@ def main() -> int:
         ("bench_scaling.py", quick),
         ("bench_peers.py", quick),
         ("bench_overfitting.py", quick),
+        ("bench_power.py", quick),
     ):
         print(f"\n=== {script} ===", flush=True)
         subprocess.run([sys.executable, str(HERE / script), *extra], check=True)

@@ -420,7 +420,8 @@ def _resample(ts: np.ndarray, cols: dict[str, np.ndarray], timeframe: str, path:
     return out["timestamp"].dt.epoch("ns").to_numpy(), {k: out[k].to_numpy().astype(np.float64) for k in cols}
 
 
-def _to_bound(text: str | None) -> int | None:
+def to_bound(text: str | None) -> int | None:
+    """A timestamp as ``data.start``/``end`` (and ``score_from``) read it: int64 ns UTC, or None."""
     if not text:
         return None
     t = np.datetime64(text.replace("+00:00", "").split("+")[0], "ns")
@@ -430,7 +431,7 @@ def _to_bound(text: str | None) -> int | None:
 def _universe(symbol, ts, cols, source, cfg, path, rows=None) -> Universe:
     """Validate one symbol's bars (``rows``: their rows in the file), cut to start/end, resample."""
     validate(path, ts, cols, rows)
-    start, end = _to_bound(cfg.start), _to_bound(cfg.end)
+    start, end = to_bound(cfg.start), to_bound(cfg.end)
     keep = np.ones(ts.size, dtype=bool)
     if start is not None:
         keep &= ts >= start

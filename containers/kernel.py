@@ -6,15 +6,17 @@ generates only what varies - a small services module with the imports of
 the plan's strategies, classifiers and validators, the dispatch between
 them, the feature gathers and the risk chain (``generate_services``) - and
 writes a copy of the loop whose one marked import names that module.  Both
-go to a cache folder (``kernel_dir``) under a key that hashes the loop, the
-helpers and the services' code, so the calls are direct (LLVM inlines them),
-numba's disk cache makes warm runs skip compilation, and plugins work the
-same way as built-ins.
+go to a cache folder (``kernel_dir``) under a key made of the generated
+source and the code fingerprint (``services.fingerprint``) of the loop and
+of every service - everything they reach, helpers and constants included -
+so the calls are direct (LLVM inlines them), numba's disk cache makes warm
+runs skip compilation, plugins work the same way as built-ins, and no edit
+is ever answered by a stale kernel.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import importlib.util
 import os
 import sys
@@ -23,17 +25,8 @@ from pathlib import Path
 from containers.diskcache import cache_dir
 from services.compiled import python_of
 from services.errors import PluginError
+from services.fingerprint import code_fingerprint, combine, seal
 
-TEMPLATE_VERSION = "12"
-# files whose content the compiled kernel depends on (with the generated services, they make its key)
-_HELPERS = (
-    "containers/barloop.py",
-    "containers/kernelio.py",
-    "containers/portfolio.py",
-    "containers/execution.py",
-    "services/state.py",
-    "containers/kernel.py",
-)
 _SERVICES_IMPORT = (
     "from containers.services_stub import (  # SERVICES: containers.kernel points this at a generated module"
 )
@@ -106,11 +99,6 @@ def _import_line(spec, alias: str) -> str:
             fix="define the service at module level, under the name it was registered with",
         )
     return f"from {spec.module} import {name} as {alias}"
-
-
-def _code_key(spec) -> str:
-    code = python_of(spec.func).__code__
-    return hashlib.blake2b(code.co_code + repr(code.co_consts).encode(), digest_size=6).hexdigest()
 
 
 def _tuple(items: list[str]) -> str:
@@ -193,16 +181,13 @@ def generate_source(
     if loop not in LOOPS:
         raise ValueError(f"no loop {loop!r}")
     root = Path(__file__).resolve().parents[1]
-    h = hashlib.blake2b(digest_size=10)
-    h.update(TEMPLATE_VERSION.encode())
-    for rel in (*_HELPERS, f"containers/{loop}.py"):
-        h.update((root / rel).read_bytes())
+    template = importlib.import_module(f"containers.{loop}")
+    entry = template.run_chunk if loop == "barloop" else template.signal_chunk
     replay = strategies == REPLAY
+    parts = [code_fingerprint(entry), generate_services(strategies, classifiers, validators, ks, kc)]
     for role, specs in (("s", [] if replay else strategies), ("c", [] if replay else classifiers), ("v", validators)):
-        for spec in specs:
-            h.update(f"{role}:{spec.module}:{python_of(spec.func).__name__}:{_code_key(spec)};".encode())
-    h.update(f"ks={ks};kc={kc};loop={loop};replay={replay}:{bool(classifiers)}".encode())
-    key = h.hexdigest()
+        parts += [f"{role}:{s.module}:{python_of(s.func).__name__}:{code_fingerprint(s.func)}" for s in specs]
+    key = combine(*parts, f"ks={ks};kc={kc};loop={loop};replay={replay}:{bool(classifiers)}")[:20]
     services = generate_services(strategies, classifiers, validators, ks, kc, key)
     text = (root / "containers" / f"{loop}.py").read_text()
     if text.count(_SERVICES_IMPORT) != 1:
@@ -246,5 +231,6 @@ def load_kernel(strategies, classifiers, validators, ks: int, kc: int, loop: str
     _write(folder / f"fused_{key}.py", fused)
     _import(f"sweep_services_{key}", folder / f"services_{key}.py")  # the fused loop imports it by this name
     module = _import(f"sweep_fused_{key}", folder / f"fused_{key}.py")
+    seal(module.run_chunk if loop == "barloop" else module.signal_chunk)
     _LOADED[key] = module.run_chunk if loop == "barloop" else module.signal_chunk
     return _LOADED[key]

@@ -132,15 +132,17 @@ class ExecutionContainer:
         q = order["qty"]
         px = self.price(order["price"], q, order["range"], ex)
         cash, pos = order["cash"], order["pos"]
-        if q > 0 and pos >= 0 and order["size"] <= 1.0:  # long buys are paid from cash
+        cover = max(-pos, 0.0)
+        if q > cover and order["size"] <= 1.0:  # no leverage: beyond covering a short, buys are paid from cash
             unit = px * (1.0 + ex["rate"]) + ex["per_share"]
             cap = max(0.0, min((cash - ex["fixed"]) / unit, (cash - ex["minimum"]) / px))
             if not order["fractional"]:
                 cap = math.floor(cap)
-            q = min(q, cap)
+            q = min(q, max(cap, cover))  # a cover always fills in full
         if q == 0.0:
             return
-        self.bus.publish("FILL", {"qty": q, "px": px, "t": order["t"], "regime": order["regime"]}, key=order["combo"])
+        fill = {"qty": q, "px": px, "price": order["price"], "t": order["t"], "regime": order["regime"]}
+        self.bus.publish("FILL", fill, key=order["combo"])
 
 
 class PortfolioContainer:
@@ -182,14 +184,7 @@ class PortfolioContainer:
         eq = self.cash + self.pos * price
         q = 0.0
         if self.pending:
-            goal = 0.0
-            if self.target != 0.0 and eq > 0.0:
-                direction = 1.0 if self.target * eq / price > self.pos else -1.0
-                px = ExecutionContainer.price(price, direction, ref_range, self.ex)
-                goal = self.target * eq / (px * (1.0 + self.ex["rate"]) + self.ex["per_share"])
-                if not self.fractional:
-                    goal = float(math.trunc(goal))
-            q = goal - self.pos
+            q = self._size(eq, price, ref_range) - self.pos
         state = np.zeros(S.N_STATE)
         state[S.CASH], state[S.POSITION], state[S.AVG_PRICE], state[S.EQUITY] = self.cash, self.pos, self.avg, eq
         state[S.PEAK_EQUITY], state[S.HIGH_SINCE_ENTRY], state[S.LOW_SINCE_ENTRY] = self.peak, self.hse, self.lse
@@ -214,6 +209,23 @@ class PortfolioContainer:
         elif q != 0.0:
             self.bus.publish("ROUTE", order)
 
+    def _size(self, eq: float, price: float, ref_range: float) -> float:
+        """The goal position: worth target x the equity left after the order's commission, at the fill price."""
+        k, pos, ex = self.target, self.pos, self.ex
+        if k == 0.0 or eq <= 0.0:
+            return 0.0
+        up = 1.0 if k * eq / price > pos else -1.0
+        px = ExecutionContainer.price(price, up, ref_range, ex)
+        e = eq + pos * (px - price)  # the equity at the fill price
+        per = ex["rate"] * px + ex["per_share"]  # commission per share beyond the fixed part
+        # goal * px = k * (e - commission(goal - pos)); linear part first, then the minimum if it binds
+        linear = k * (e - ex["fixed"] + up * per * pos) / (px + up * k * per)
+        comm = max(ex["minimum"], ex["fixed"] + per * abs(linear - pos))
+        if e <= comm:
+            return 0.0
+        goal = k * (e - comm) / px
+        return goal if self.fractional else float(math.trunc(goal))
+
     def on_fill(self, fill) -> None:
         q, px, t, regime = fill["qty"], fill["px"], fill["t"], fill["regime"]
         pos = self.pos
@@ -228,7 +240,7 @@ class PortfolioContainer:
         self.fills += 1
         self._event(1, t, q, px, comm, 0, 0, 0, 0, regime)
         if pos == 0.0:
-            self._open(t, px, q, comm, regime)
+            self._open(t, px, q, comm, regime, fill["price"])
         elif pos * q > 0.0:
             self.avg = (self.avg * abs(pos) + px * abs(q)) / abs(new)
             self.trade["value"] += abs(q) * px
@@ -260,9 +272,9 @@ class PortfolioContainer:
                 self.avg = 0.0
                 self.trade = None
             if new * pos < 0.0:
-                self._open(t, px, new, comm - c_close, regime)
+                self._open(t, px, new, comm - c_close, regime, fill["price"])
 
-    def _open(self, t, px, q, comm, regime) -> None:
+    def _open(self, t, px, q, comm, regime, price) -> None:
         self.trade = {
             "entry_bar": t,
             "entry_price": px,
@@ -272,7 +284,10 @@ class PortfolioContainer:
             "regime": regime,
             "max_qty": abs(q),
         }
-        self.avg, self.hse, self.lse, self.bit = px, px, px, 0.0
+        self.avg, self.bit = px, 0.0
+        # the best closes since entry: from the entry bar's close on; a close fill enters at that close
+        # (``price``, before slippage), a fill at the open has seen no close of the trade yet
+        self.hse, self.lse = (price, price) if self.fill_close else (-math.inf, math.inf)
         self._event(2, t, q, px, comm, t, px, 0, 0, regime)
 
     def _event(self, kind, t, q, px, comm, entry_bar, entry_price, pnl, ret, regime) -> None:

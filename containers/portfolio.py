@@ -7,11 +7,35 @@ object with a bus.  This module also holds the portfolio's rules, shared by
 the fused kernel: sizing (signal -> target shares) and the accounting of a
 fill (average price, realised P&L, trade records, events).
 
-Sizing: target shares = signal * position_size * equity / (fill price *
-(1 + commission rate) + per-share commission), computed at the fill (the next
-bar's open by default), so an all-in order spends the cash it has then.
-Buys that end long with position_size <= 1 are clipped to what the cash can
-pay; integer-share portfolios round toward zero.
+Sizing, at the fill (the next bar's open by default), for a target exposure
+``target = signal * position_size``:
+
+- the fill price ``px`` is the reference price (open, or close with ``fill:
+  close``) moved against the order by the slippage; the order's direction is
+  up when ``target * equity / price > position`` (equity and price at the
+  reference price), else down;
+- ``E = cash + position * px`` is the equity at the fill price;
+- the goal position solves ``goal * px = target * (E - C)``, where ``C`` is
+  the commission of the order ``goal - position`` itself:
+  ``max(minimum, fixed + (rate * px + per_share) * |goal - position|)``.
+  After the fill the position is worth ``target`` times the equity left after
+  its commission, both at the fill price, so ``target = 1`` spends the cash
+  exactly and a short-to-long reversal pays its cover out of the same sum.
+  Closed form (``s`` = +1 up, -1 down, ``c = rate * px + per_share``):
+  ``g = target * (E - fixed + s * c * position) / (px + s * target * c)``,
+  ``C = max(minimum, fixed + c * |g - position|)``,
+  ``goal = target * (E - C) / px``;
+  ``goal = 0`` when ``target = 0``, the equity is <= 0 or ``E <= C``;
+- integer-share portfolios truncate ``goal`` toward zero; the order is
+  ``goal - position`` (then the risk validators, truncated again).
+
+Cash cap (``position_size <= 1``: no leverage): of a buy, the part beyond
+covering a short is limited to what the cash pays after commission, the
+order to ``max(cover, max_affordable(cash, px))`` shares (whole shares:
+rounded down).  Covering a short always fills in full, even when that leaves
+negative cash: an account that lost more than it had is negative equity, not
+margin.  With the sizing above the cap only binds on rounding or when a risk
+validator raises an order.
 """
 
 from __future__ import annotations
@@ -23,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .execution import X_PER_SHARE, X_RATE, commission, fill_price, max_affordable
+from .execution import X_FILL, X_FIXED, X_MINIMUM, X_PER_SHARE, X_RATE, commission, fill_price, max_affordable
 
 
 # ---- bank fields -------------------------------------------------------
@@ -34,8 +58,8 @@ class Field(IntEnum):
     POSITION = 1
     AVG_PRICE = 2  # average entry price of the open position
     PEAK = 3  # highest equity so far
-    HIGH_SINCE = 4  # best close since entry (risk validators)
-    LOW_SINCE = 5
+    HIGH_SINCE = 4  # highest close since entry (risk validators; see services.state)
+    LOW_SINCE = 5  # lowest close since entry
     BARS_IN_TRADE = 6
     EQ_PREV = 7  # equity at the previous bar
     LAST_SIGNAL = 8
@@ -158,15 +182,25 @@ def new_bank(n: int, initial: np.ndarray, n_regimes: int) -> tuple[np.ndarray, n
 
 @njit(cache=True, nogil=True)
 def target_qty(target, equity, price, pos, ref_range, ex, fractional):
-    """Order that moves ``pos`` to ``target`` (a signed fraction of equity) at the fill."""
-    if target == 0.0 or equity <= 0.0:
-        goal = 0.0
-    else:
-        direction = 1.0 if target * equity / price > pos else -1.0
-        px = fill_price(price, direction, ref_range, ex)
-        goal = target * equity / (px * (1.0 + ex[X_RATE]) + ex[X_PER_SHARE])
-        if not fractional:
-            goal = math.trunc(goal)
+    """Order that moves ``pos`` to ``target`` (a signed fraction of equity) at the fill (see the module docstring).
+
+    ``equity`` and ``price`` are at the reference price; the goal is sized at the fill price, net of
+    the order's own commission.
+    """
+    goal = 0.0
+    if target != 0.0 and equity > 0.0:
+        s = 1.0 if target * equity / price > pos else -1.0
+        px = fill_price(price, s, ref_range, ex)
+        e = equity + pos * (px - price)  # the equity at the fill price
+        c = ex[X_RATE] * px + ex[X_PER_SHARE]
+        g = target * (e - ex[X_FIXED] + s * c * pos) / (px + s * target * c)
+        comm = ex[X_FIXED] + c * abs(g - pos)
+        if comm < ex[X_MINIMUM]:
+            comm = ex[X_MINIMUM]
+        if e > comm:
+            goal = target * (e - comm) / px
+            if not fractional:
+                goal = math.trunc(goal)
     return goal - pos
 
 
@@ -192,7 +226,7 @@ def _event(ev, ev_n, i, rec, kind, t, qty, px, comm, cash, pos, entry_bar, entry
 
 
 @njit(cache=True, nogil=True)
-def _open_trade(bank, i, t, px, qty, comm, regime):
+def _open_trade(bank, i, t, px, qty, comm, regime, high, low):
     bank[Field.T_ENTRY_BAR, i] = t
     bank[Field.T_ENTRY_PRICE, i] = px
     bank[Field.T_ENTRY_VALUE, i] = abs(qty) * px
@@ -201,8 +235,8 @@ def _open_trade(bank, i, t, px, qty, comm, regime):
     bank[Field.T_REGIME, i] = regime
     bank[Field.T_MAX_QTY, i] = abs(qty)
     bank[Field.AVG_PRICE, i] = px
-    bank[Field.HIGH_SINCE, i] = px
-    bank[Field.LOW_SINCE, i] = px
+    bank[Field.HIGH_SINCE, i] = high
+    bank[Field.LOW_SINCE, i] = low
     bank[Field.BARS_IN_TRADE, i] = 0.0
 
 
@@ -254,10 +288,13 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
     cash = bank[Field.CASH, i]
     pos = bank[Field.POSITION, i]
     px = fill_price(price, qty, ref_range, ex)
-    if qty > 0.0 and pos >= 0.0 and size <= 1.0:
-        cap = max_affordable(cash, px, ex)
+    cover = -pos if pos < 0.0 else 0.0
+    if qty > cover and size <= 1.0:  # no leverage: what opens or adds to a long is paid from cash
+        cap = max_affordable(cash, px, ex)  # the whole order, commission included
         if not fractional:
             cap = math.floor(cap)
+        if cap < cover:
+            cap = cover  # covering a short always fills in full
         if qty > cap:
             qty = cap
     if qty == 0.0:
@@ -268,6 +305,10 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
         qty = -pos
     comm = commission(qty, px, ex)
     cash_after = cash - qty * px - comm
+    # best closes since entry start from the entry bar's close: a close fill enters at it (the
+    # reference price, before slippage); a fill at the open has seen none yet (the bar loop folds in
+    # each close from the entry bar's on)
+    high, low = (price, price) if ex[X_FILL] != 0.0 else (-math.inf, math.inf)
     bank[Field.CASH, i] = cash_after
     bank[Field.POSITION, i] = new_pos
     bank[Field.COMMISSION, i] += comm
@@ -275,7 +316,7 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
     bank[Field.FILLS, i] += 1.0
     _event(ev, ev_n, i, rec, EV_FILL, t, qty, px, comm, cash_after, new_pos, 0.0, 0.0, 0.0, 0.0, regime)
     if pos == 0.0:
-        _open_trade(bank, i, t, px, qty, comm, regime)
+        _open_trade(bank, i, t, px, qty, comm, regime, high, low)
         _event(ev, ev_n, i, rec, EV_OPEN, t, qty, px, comm, cash_after, new_pos, t, px, 0.0, 0.0, regime)
     elif pos * qty > 0.0:
         a = abs(new_pos)
@@ -293,7 +334,7 @@ def execute(bank, reg, ev, ev_n, i, t, qty, price, ref_range, regime, ex, size, 
         if new_pos == 0.0 or new_pos * pos < 0.0:
             _close_trade(bank, reg, ev, ev_n, i, t, px, cash_after, side, rec)
         if new_pos * pos < 0.0:
-            _open_trade(bank, i, t, px, new_pos, comm - comm_close, regime)
+            _open_trade(bank, i, t, px, new_pos, comm - comm_close, regime, high, low)
             _event(
                 ev,
                 ev_n,

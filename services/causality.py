@@ -2,7 +2,12 @@
 
 An indicator is causal exactly when computing it in one pass over the bars
 equals computing it fed one bar at a time with its state carried (and any
-other chunking).  ``find_leak`` compares the three; on a difference it finds
+other chunking).  ``find_leak`` compares them on the whole series: one pass,
+one bar at a time (over every bar, or - beyond ``ONE_BAR_BARS`` - over
+windows spread to the end, each after its prefix in one piece), chunks of
+every length on both sides of every power of two up to the series' length
+(``power_chunkings``: a kernel that takes another path for long or short
+inputs is fed both), and random chunkings; on a difference it finds
 the first bar that differs and how far ahead its value reached: the smallest
 k such that a one-pass run over the bars up to t + k gives the full run's
 value at t (a centred window of 5 bars each side reaches 5 bars; a
@@ -13,7 +18,9 @@ forgets state between chunks), not a look-ahead.
 Leaks that depend on the price level, the bar count or a pattern only show
 on series that trigger them, so ``long_series`` draws 5,000-bar series
 around price levels 1, 100, 300 and 5,000 with trends, gaps, flat stretches
-and repeated patterns; `sweep run` also checks on the run's own data.
+and repeated patterns, and ``with_history`` puts the same series after
+65,536 bars of other history (a peek that starts late, or on long inputs,
+shows there); `sweep run` also checks every bar of the run's own data.
 
 Plugins are run through a bounds-checked copy (``bounds_checked``): a kernel
 that reads past the bars it was given, or past its declared parameters or
@@ -30,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from .compiled import jit_disabled, python_of
+from .limits import HISTORY_BARS, ONE_BAR_BARS, ONE_BAR_COMPILED, ONE_BAR_WINDOWS
 
 PRICE_LEVELS = (1.0, 100.0, 300.0, 5000.0)
 SERIES_BARS = 5_000
@@ -106,6 +114,15 @@ def long_series(seed: int = 0, n: int = SERIES_BARS) -> list[tuple[str, np.ndarr
     return out
 
 
+def with_history(data: np.ndarray, seed: int = 0, bars: int = HISTORY_BARS) -> np.ndarray:
+    """``data`` (OHLCV, (5, n)) after ``bars`` bars of another generated history at its price level, joined."""
+    level = float(np.median(data[3]))
+    k = int(np.argmin([abs(math.log(level / lv)) for lv in PRICE_LEVELS]))
+    hist = long_series(seed + 7919, bars)[k][1].copy()
+    hist[:4] *= data[0, 0] / hist[3, -1]  # the history's last close is the series' first open
+    return np.ascontiguousarray(np.hstack([hist, data]))
+
+
 # ------------------------------------------------------------------ running a kernel
 
 
@@ -132,19 +149,74 @@ def run_chunked(kernel, params, state_size: int, x: np.ndarray, n_out: int, boun
     return out
 
 
-def run_one_bar(kernel, params, state_size: int, x: np.ndarray, n_out: int) -> np.ndarray:
-    """The kernel fed one bar at a time; an exception says at which bar."""
+def run_one_bar(kernel, params, state_size: int, x: np.ndarray, n_out: int, start: int = 0, stop=None) -> np.ndarray:
+    """The kernel fed bars ``start..stop`` one at a time (after bars ``0..start`` in one piece); NaN elsewhere.
+
+    An exception says at which bar.
+    """
     state = np.zeros(max(1, state_size))
     n = x.shape[1]
+    stop = n if stop is None else stop
     out = np.full((n_out, n), np.nan)
-    piece = np.empty((n_out, 1))
-    cols = np.ascontiguousarray(x.T)  # row t = the inputs of bar t
-    for t in range(n):
+    if start > 0:
         try:
-            kernel(cols[t].reshape(-1, 1), params, state, piece)
+            kernel(np.ascontiguousarray(x[:, :start]), params, state, np.empty((n_out, start)))
         except Exception as exc:
-            raise _BarError(t, exc) from None
-        out[:, t] = piece[:, 0]
+            raise _BarError(start - 1, exc) from None
+    if stop - start >= ONE_BAR_COMPILED and not jit_disabled():
+        saved = state.copy()
+        try:  # the same calls from a compiled loop: about 100x faster than from Python
+            _feed_one_bar(kernel, np.ascontiguousarray(x), params, state, out, start, stop)
+            return out
+        except Exception:  # found again from Python below, which says at which bar
+            state[:] = saved
+    cols = np.ascontiguousarray(x[:, start:stop].T)[:, :, None]  # cols[t]: bar start + t's inputs, (n_in, 1)
+    outs = np.empty((stop - start, n_out, 1))  # outs[t]: its outputs - contiguous views, nothing copied per bar
+    for t in range(stop - start):
+        try:
+            kernel(cols[t], params, state, outs[t])
+        except Exception as exc:
+            raise _BarError(start + t, exc) from None
+    out[:, start:stop] = outs[:, :, 0].T
+    return out
+
+
+@njit(nogil=True)
+def _feed_one_bar(kernel, x, params, state, out, start, stop):
+    """``kernel`` fed bars ``start..stop`` of ``x`` one at a time, state carried, outputs into ``out``."""
+    col = np.empty((x.shape[0], 1))
+    piece = np.empty((out.shape[0], 1))
+    for t in range(start, stop):
+        for r in range(x.shape[0]):
+            col[r, 0] = x[r, t]
+        kernel(col, params, state, piece)
+        for r in range(out.shape[0]):
+            out[r, t] = piece[r, 0]
+
+
+def one_bar_windows(n: int, seed: int = 0, limit: int = ONE_BAR_BARS) -> list[tuple[int, int]]:
+    """Where a series is fed one bar at a time: all of it up to ``limit`` bars, else windows that include the end."""
+    if n <= limit:
+        return [(0, n)]
+    w = limit // ONE_BAR_WINDOWS
+    rng = np.random.default_rng([seed, n, 0x0BA5])
+    middle = np.sort(rng.choice(np.arange(1, n // w - 1), size=ONE_BAR_WINDOWS - 2, replace=False)) * w
+    return [(0, w), *((int(a), int(a) + w) for a in middle), (n - w, n)]
+
+
+def power_chunkings(n: int) -> list[list[int]]:
+    """Chunk bounds over ``n`` bars whose pieces are, between them, 2**k - 1, 2**k and 2**k + 1 bars long for
+    every power of two up to ``n`` (about 3 to 6 passes over the bars), so a kernel that takes another path
+    for inputs of some length is fed one."""
+    todo = sorted({m for k in range(max(1, n).bit_length()) for m in (2**k - 1, 2**k, 2**k + 1) if 1 <= m <= n})
+    out = []
+    while todo:  # the longest piece left opens a chunking; the shortest that still fit follow it
+        bounds = [0, todo.pop()]
+        while todo and bounds[-1] + todo[0] <= n:
+            bounds.append(bounds[-1] + todo.pop(0))
+        if bounds[-1] < n:
+            bounds.append(n)
+        out.append(bounds)
     return out
 
 
@@ -190,25 +262,37 @@ def reach_at(kernel, params, size: int, x: np.ndarray, n_out: int, full: np.ndar
 
 
 def find_leak(kernel, params, state_size: int, x: np.ndarray, n_out: int, seed: int = 0, chunkings: int = 2):
-    """Compare one pass, one bar at a time and random chunkings of a kernel over ``x``; a Leak or None."""
+    """Compare one pass with one bar at a time, power-of-two and random chunkings over all of ``x``; a Leak or None."""
     params = np.ascontiguousarray(params, dtype=np.float64)
     n = x.shape[1]
-    try:
-        single = run_one_bar(kernel, params, state_size, x, n_out)
-    except _BarError as err:
-        kind = "out-of-bounds" if isinstance(err.exc, IndexError) else "crash"
-        return Leak(kind, err.bar, None, _why(err.exc) + ", fed one bar at a time")
     try:
         full = run_chunked(kernel, params, state_size, x, n_out, [0, n])
     except Exception as exc:
         kind = "out-of-bounds" if isinstance(exc, IndexError) else "crash"
         return Leak(kind, n - 1, None, _why(exc) + f", in one pass over {n:,} bars")
-    t = first_difference(full, single)
+    t = -1
+    for a, b in one_bar_windows(n, seed):
+        try:
+            single = run_one_bar(kernel, params, state_size, x, n_out, a, b)
+        except _BarError as err:
+            kind = "out-of-bounds" if isinstance(err.exc, IndexError) else "crash"
+            return Leak(kind, err.bar, None, _why(err.exc) + ", fed one bar at a time")
+        t = first_difference(full[:, a:b], single[:, a:b])
+        if t >= 0:
+            t += a
+            break
     if t < 0:
         rng = np.random.default_rng([seed, n])
+        bounds = power_chunkings(n)
         for _ in range(chunkings):
             cuts = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, int(rng.integers(2, 40))), replace=False))
-            other = run_chunked(kernel, params, state_size, x, n_out, [0, *cuts.tolist(), n])
+            bounds.append([0, *cuts.tolist(), n])
+        for b in bounds:
+            try:
+                other = run_chunked(kernel, params, state_size, x, n_out, b)
+            except Exception as exc:
+                kind = "out-of-bounds" if isinstance(exc, IndexError) else "crash"
+                return Leak(kind, n - 1, None, _why(exc) + f", in chunks of {np.diff(b).min():,} bars and more")
             t = first_difference(full, other)
             if t >= 0:
                 break

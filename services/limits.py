@@ -40,9 +40,18 @@ MIN_LUCK_BLOCKS = 10  # a block of returns may be at most a tenth of the data
 MIN_REPS, MAX_REPS = 100, 20_000  # bootstrap replicates of the Reality Check / SPA
 MAX_PARTITIONS = 32  # CSCV partitions
 
-# the run-time look-ahead check of plugins
-GUARD_BARS = 20_000  # bars of each symbol it runs on
+# look-ahead checks (sweep check and the run-time guard of plugins)
+ONE_BAR_BARS = 4_000_000  # longer series are fed one bar at a time in windows (the end among them), not whole
+ONE_BAR_COMPILED = 100_000  # from this many bars on, a compiled loop feeds them (it costs a compilation per kernel)
+ONE_BAR_WINDOWS = 8  # ... that many windows of ONE_BAR_BARS / ONE_BAR_WINDOWS bars
+HISTORY_BARS = 65_536  # sweep check also runs each series after this much other history (bar counts past 2**16)
+GUARD_SERVICE_BARS = 20_000  # plugin strategies/classifiers are called at every bar of the first and last this many
 GUARD_SERVICE_SAMPLES = 8  # parameter sets per plugin strategy/classifier entry
+
+# the plausibility alarm: a best combination beyond these has most likely seen the future
+PLAUSIBLE_SHARPE = 10.0  # annualised Sharpe ratio
+PLAUSIBLE_HIT_RATE = 0.75  # share of its exposed bars that gained
+PLAUSIBLE_MIN_BARS = 100  # exposed bars needed before the hit rate says anything
 
 
 def available_memory() -> int | None:

@@ -38,6 +38,7 @@ from services.errors import PluginError, did_you_mean
 
 from .catalog import _REGISTRY, ROLE_TITLES, ROLES, indicator_registry, registry, unregister  # noqa: F401
 from .compiled import is_compiled, python_of
+from .fingerprint import seal
 from .params import Param
 
 
@@ -171,6 +172,7 @@ def _register(role: str, spec: Any, replace: bool) -> None:
             fix="pass name='...' to the decorator to register it under another name",
         )
     table[spec.name] = spec
+    seal(getattr(spec, "func", None) or spec.kernel)  # numba's disk cache keyed by all the code it reaches
 
 
 def _service_decorator(role: str, name, params, features, regimes, doc, replace):

@@ -4,7 +4,9 @@ A validator may pass the order, clip it, block it (return 0) or, for stops,
 replace it with the order that closes the position.  Validators run in the
 order the config lists them, each seeing the previous one's output.  The
 state row layout is in ``services.state``.  Stops are checked against the
-fill reference price (the next bar's open by default), never intrabar.
+fill reference price (the next bar's open by default, the close with ``fill:
+close``), never intrabar; a trailing stop measures from the best close since
+entry (``services.state``), not from the entry fill.
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ def take_profit(qty, price, state, limits):
 @risk_validator(params=[Float("pct", 0.05, low=0.0, high=1.0, space=(0.02, 0.05, 0.1), doc="give-back from best")])
 @njit(cache=True, nogil=True)
 def trailing_stop(qty, price, state, limits):
-    """Close the position once price gives back ``pct`` from its best close since entry."""
+    """Close the position once price gives back ``pct`` from its best close since entry.
+
+    Best: the highest close for a long, the lowest for a short, from the entry bar's close on.
+    """
     pos = state[POSITION]
     if pos > 0.0 and price <= state[HIGH_SINCE_ENTRY] * (1.0 - limits[0]):
         return -pos

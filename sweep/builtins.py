@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 
+from services.fingerprint import seal_modules
+
 MODULES = ("containers.indicators", "services.strategies", "services.classifiers", "services.risk")
 _loaded = False
 
@@ -19,8 +21,8 @@ _loaded = False
 def load() -> None:
     """Register every built-in (idempotent)."""
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for name in MODULES:
-        importlib.import_module(name)
+    if not _loaded:
+        _loaded = True
+        for name in MODULES:
+            importlib.import_module(name)
+    seal_modules()  # the engine's kernels imported so far: a helper edited in another file is never loaded stale

@@ -257,6 +257,33 @@ def print_luck(res, phase: str) -> None:
         )
 
 
+def print_alarms(res, phase: str) -> None:
+    """The plausibility alarm of a phase's winners (``sweep.plausibility``), when one went off."""
+    for b in res.summary(phase).get("plausibility", []):
+        if b.get("alarm"):
+            print(f"WARNING ({b['symbol']}, window {b['window']}): {b['message']}.")
+
+
+def print_scored(m, summary: dict, most: int = 3) -> None:
+    """The bars a phase's rows were scored on: first (time and bar) to last, per symbol and window."""
+    if not m.height or "first_bar" not in m.columns:
+        return
+    keys = [c for c in ("symbol", "window") if c in m.columns]
+    spans = m.select(*keys, "first_bar", "first_time", "bars_scored").unique(maintain_order=True)
+    ends = {(w["symbol"], w["stop_bar"] - 1): w["last"][:16] for w in summary.get("windows", [])}
+    for row in spans.head(most).iter_rows(named=True):
+        last = row["first_bar"] + row["bars_scored"] - 1
+        where = [f"window {row['window']}" if "window" in row else "", row["symbol"] if spans.height > 1 else ""]
+        where = ", ".join(w for w in where if w)
+        when = ends.get((row.get("symbol"), last))
+        print(
+            f"{where + ': s' if where else 'S'}cored from {row['first_time']:%Y-%m-%d %H:%M} (bar {row['first_bar']:,})"
+            f" to {when + ' ' if when else ''}(bar {last:,}), {row['bars_scored']:,} bars"
+        )
+    if spans.height > most:
+        print(f"(and {spans.height - most} more windows or symbols: first_bar and bars_scored in metrics.parquet)")
+
+
 def print_phases(res, top: int) -> None:
     """Every phase's table of the best combinations, with its luck statistics."""
     from .cli_format import format_resample, format_table, varying
@@ -274,6 +301,7 @@ def print_phases(res, top: int) -> None:
             )
             print(("\n" if k else "") + head)
             print(format_table(res.best(top, phase=name), metric, varying(m)))
+            print_scored(m, res.summary(name))
         elif "samples" in m.columns:
             first = m.row(0, named=True)
             where = "the held-out bars" if first.get("resampled_on") == "holdout" else "the same bars (in sample)"
@@ -283,6 +311,7 @@ def print_phases(res, top: int) -> None:
             )
             print(format_resample(m))
         print_luck(res, name)
+        print_alarms(res, name)
 
 
 def cmd_results(args) -> int:
@@ -323,6 +352,7 @@ def cmd_results(args) -> int:
     print(f"{res.path} - phase {phase}, {m.height:,} rows, top {min(args.top, m.height)} by {metric}:")
     print(format_table(res.best(args.top, by=metric if args.sort else None, phase=phase), metric, varying(m)))
     print_luck(res, phase)
+    print_alarms(res, phase)
     return 0
 
 

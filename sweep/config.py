@@ -31,7 +31,7 @@ from services.registry import ServiceSpec, load_plugin, resolve
 
 from .builtins import load as load_builtins
 from .config_backend import BackendConfig, parse_backend
-from .config_data import DataConfig, parse_data
+from .config_data import DataConfig, parse_data, parse_score_from
 from .config_sections import (
     TRACING_KEYS,
     Objective,
@@ -81,6 +81,7 @@ TOP_KEYS = (
     "overfitting",
     "min_trades",
     "signals_dir",
+    "score_from",
 )
 ENTRY_KEYS = {
     "strategy": ("type", "name", "parameters", "constraints", "active_regimes"),
@@ -160,6 +161,7 @@ class SweepConfig:
     overfitting: OverfittingConfig = OverfittingConfig()
     backend: BackendConfig = BackendConfig()  # where shards run: not part of the config hash (same results)
     min_trades: int = 10
+    score_from: str | int | None = None  # first bar every combination is scored on: a timestamp or a bar number
     source: str | None = None
     base_dir: str = "."
     pattern_dirs: tuple[str, ...] = ()
@@ -377,6 +379,7 @@ def _normalize(cfg: SweepConfig) -> dict:
         "seed": cfg.seed,
         "overfitting": {**attrs.asdict(cfg.overfitting), "block": cfg.overfitting.block.label},
         "min_trades": cfg.min_trades,
+        **({"score_from": cfg.score_from} if cfg.score_from is not None else {}),  # absent: hashes as before
     }
 
 
@@ -543,6 +546,7 @@ def _build(raw: Any, lines: LineMap, src, base_dir: Path, max_override: int | No
         overfitting=_parse_overfitting(raw.get("overfitting")),
         backend=parse_backend(raw.get("backend")),
         min_trades=_parse_min_trades(raw.get("min_trades")),
+        score_from=parse_score_from(raw.get("score_from")),
         source=src,
         base_dir=str(base_dir),
         pattern_dirs=pattern_dirs,

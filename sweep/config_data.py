@@ -86,6 +86,26 @@ def _timestamp(value: Any, path) -> str:
     )
 
 
+def parse_score_from(value: Any) -> str | int | None:
+    """``score_from:``: a date or timestamp (as ``data.start`` takes), or a bar number >= 0; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 0:
+            return value
+    elif isinstance(value, (str, dt.date)):
+        try:
+            return _timestamp(value, ("score_from",))
+        except ConfigError:
+            pass
+    raise ConfigError(
+        ("score_from",),
+        "expected a date or timestamp, or a bar number >= 0 (0 is the first bar after data.start)",
+        value=value,
+        fix="write e.g. score_from: 2024-06-03, score_from: 2024-06-03T09:30:00 or score_from: 500",
+    )
+
+
 def _data_files_in(folder: Path) -> list[str]:
     """Names of the first few data files in ``folder`` (none when it cannot be listed)."""
     try:

@@ -16,14 +16,14 @@ import attrs
 import numba
 import numpy as np
 
-from containers.data import Universe
+from containers.data import Universe, to_bound
 from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernel import load_kernel
 from containers.kernelio import Bars, Books, Combos, Records, Tables
 from containers.portfolio import EVENTS_PER_BAR, N_EV, P_INITIAL, drain_events, finalize, finalize_regimes, new_bank
 from services import limits
 from services.compiled import python_of
-from services.errors import DataError, PluginError
+from services.errors import ConfigError, DataError, PluginError
 
 from . import stages
 from .expander import Plan, entry_rows
@@ -157,13 +157,65 @@ class SimResult:
     blocks: BlockLayout | None = None
 
 
-def scoring_range(hub: FeatureHub, universe: Universe, start: int = 0, stop: int | None = None) -> tuple[int, int]:
-    """First and last scored bar: after the longest warm-up, inside [start, stop)."""
+def _when(universe: Universe, t: int) -> str:
+    return str(np.datetime64(int(universe.timestamps[t]), "ns").astype("datetime64[s]")).replace("T", " ")
+
+
+def score_from_bar(universe: Universe, score_from: str | int) -> int:
+    """The bar ``score_from`` names: a bar number as it is, a timestamp its first bar at or after it."""
+    if isinstance(score_from, int):
+        return score_from
+    return int(np.searchsorted(universe.timestamps, to_bound(score_from), side="left"))
+
+
+def scoring_range(
+    hub: FeatureHub, universe: Universe, start: int = 0, stop: int | None = None, score_from: str | int | None = None
+) -> tuple[int, int]:
+    """First and last scored bar: after the longest warm-up and ``score_from``, inside [start, stop).
+
+    ``score_from`` (the config's) must lie at or after the warm-up and leave at least 2 bars to score
+    before ``stop``, else ConfigError: a window that starts later is unaffected by it.
+    """
     stop = universe.n if stop is None else min(stop, universe.n)
     t_first = max(hub.warmup, start)
     t_last = stop - 1
+    longest = hub.specs[int(np.argmax(hub.feature_warmup))] if hub.specs else "none"
+    if score_from is not None:
+        b = score_from_bar(universe, score_from)
+        where = f"{universe.symbol}: bar {b}" + (f", {_when(universe, b)}" if b < universe.n else "")
+        if b > universe.n - 2:
+            end = f"the last bar is {universe.n - 1}, {_when(universe, -1)}"
+            raise ConfigError(
+                ("score_from",),
+                (
+                    f"too close to the end of the data ({where}; {end})"
+                    if b < universe.n
+                    else f"past the end of the data ({universe.symbol}: {end})"
+                )
+                + ": at least 2 bars must remain to score",
+                value=score_from,
+                fix=f"use a score_from up to {_when(universe, universe.n - 2)} (bar {universe.n - 2}), or more data",
+            )
+        if b < hub.warmup:
+            raise ConfigError(
+                ("score_from",),
+                f"inside the warm-up ({where}): {longest} needs {hub.warmup} bars of warm-up, so the first bar "
+                f"every combination of the grid can be scored on is bar {hub.warmup} ({_when(universe, hub.warmup)})",
+                value=score_from,
+                fix=f"use score_from: {_when(universe, hub.warmup)} (or bar {hub.warmup}) or later, "
+                "or shorten that feature's window",
+            )
+        if b > t_last - 1:
+            raise ConfigError(
+                ("score_from",),
+                f"after the end of a window ({where}; the window has bars {start} to {t_last}, "
+                f"{_when(universe, start)} to {_when(universe, t_last)}): nothing of it would be scored",
+                value=score_from,
+                fix=f"use a score_from up to {_when(universe, t_last - 1)} (bar {t_last - 1}), or end that window "
+                "later (train/test split, walk-forward train/test/step, Monte Carlo holdout)",
+            )
+        t_first = max(t_first, b)
     if t_last - t_first < 1:
-        longest = hub.specs[int(np.argmax(hub.feature_warmup))] if hub.specs else "none"
         raise DataError(
             f"{universe.source} ({universe.symbol})",
             f"{stop - start} bars to score but the longest warm-up needs {hub.warmup} ({longest}); "
@@ -195,7 +247,7 @@ def simulate(
     """Backtest combinations ``ids`` of ``plan`` on ``universe`` in one streaming pass.
 
     Bars before ``start`` only warm features up; scoring runs from
-    max(warm-up, start) to ``stop`` - 1.  ``on_events(ids, array)`` receives
+    max(warm-up, start, the config's ``score_from``) to ``stop`` - 1.  ``on_events(ids, array)`` receives
     event batches as the kernel emits them (else they are collected).
     ``features`` is the hub's whole block for this universe (a
     ``FeatureBlock``); when given, the kernel runs on its chunks instead of computing them.
@@ -210,7 +262,7 @@ def simulate(
     hub = FeatureHub(plan.features, universe.bars_per_day)  # (its warm-up decides the first scored bar)
     if source is None:
         tables = tables or build_tables(plan, hub)
-    t_first, t_last = scoring_range(hub, universe, start, stop)
+    t_first, t_last = scoring_range(hub, universe, start, stop, plan.config.score_from)
     if threads:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     d = plan.decompose(ids)

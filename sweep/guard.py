@@ -1,11 +1,16 @@
 """`sweep run` guards itself: every plugin indicator and service a config uses is checked on the run's data.
 
 Before anything is computed or written, each plugin indicator computation
-(``services.causality.find_leak``: one pass = one bar at a time = random
-chunks) runs on a prefix of each symbol's own bars (up to ``GUARD_BARS``),
-and each plugin strategy or classifier is called at every bar of it through
-a bounds-checked copy (a sample of its parameter sets).  Built-ins are
-checked by the test suite instead.  A leak or a crash stops the run with one
+(``services.causality.find_leak``: one pass = one bar at a time = chunks of
+every length around every power of two = random chunks) runs on every bar of
+each symbol's own data (one bar at a time over all of them up to
+``ONE_BAR_BARS``, else over windows that include the end), and each plugin
+strategy or classifier is called at every bar of the first and the last
+``GUARD_SERVICE_BARS`` bars through a bounds-checked copy (a sample of its
+parameter sets).  Built-ins are checked by the test suite instead.  A leak
+fixed when the module is imported (an array of future prices, say) passes
+any streaming test: the plausibility alarm (``sweep.plausibility``) is the
+net for it.  A leak or a crash stops the run with one
 message (``LookaheadError``, exit 2) naming the plugin, the feature, the
 config entries that use it, the first bar that differs and how far ahead it
 reached.  ``--no-lookahead-check`` skips this; the manifest records which.
@@ -22,7 +27,7 @@ from services.causality import PropertyFailure
 from services.compiled import python_of
 from services.errors import PluginError, SweepError, format_path
 from services.featurespec import parse_feature
-from services.limits import GUARD_BARS, GUARD_SERVICE_SAMPLES
+from services.limits import GUARD_SERVICE_BARS, GUARD_SERVICE_SAMPLES
 
 from .kit.streaming import bounds_checked, indicator_leak, kernel_for, service_bar_error
 
@@ -86,7 +91,7 @@ def check_run(plan, universes) -> dict:
         wanted |= {f for sp in services for f in _service_features(plan, sp)}
         hub_all = FeatureHub(sorted(wanted), u.bars_per_day, kernel_of=kernel_for)
         plugin_nodes = [n for n in hub_all.nodes() if not n[1].builtin]
-        m = min(u.n, GUARD_BARS)
+        m = u.n
         try:
             block = hub_all.compute_all(u.ohlcv(0, m))
         except PluginError as exc:  # bounds-checked: a plugin that reads past its bars, or raises, in one pass
@@ -96,7 +101,7 @@ def check_run(plan, universes) -> dict:
                 else "fails"
             )
             raise LookaheadError(
-                f"plugin indicator {exc.name} {what} on {u.symbol}'s first {m:,} bars: {exc.problem}.\n"
+                f"plugin indicator {exc.name} {what} on {u.symbol}'s {m:,} bars: {exc.problem}.\n"
                 f"  Fix: {_fix(exc.name.rsplit('.', 1)[-1], cfg.plugins)}"
             ) from None
         for text, spec, params, in_rows, _ in plugin_nodes:
@@ -112,11 +117,14 @@ def check_run(plan, universes) -> dict:
             spec = sp.entry.spec
             call = bounds_checked(spec.func)
             rows = np.unique(np.linspace(0, sp.n - 1, min(sp.n, GUARD_SERVICE_SAMPLES)).astype(np.int64))
+            ends = sorted({(0, min(m, GUARD_SERVICE_BARS)), (max(0, m - GUARD_SERVICE_BARS), m)})
             for r in rows:
                 fi = sp.feature_index[r] if sp.feature_index is not None else np.zeros(0, np.int64)
-                feats = np.ascontiguousarray(block[[hub_all.row_of(plan.features[k]) for k in fi if k >= 0]])
+                feats = block[[hub_all.row_of(plan.features[k]) for k in fi if k >= 0]]
                 try:
-                    service_bar_error(spec, call, feats, np.ascontiguousarray(sp.codes[r]), f"{u.symbol}")
+                    for a, b in ends:
+                        part = np.ascontiguousarray(feats[:, a:b])
+                        service_bar_error(spec, call, part, np.ascontiguousarray(sp.codes[r]), f"{u.symbol}", a)
                 except PropertyFailure as exc:
                     raise LookaheadError(
                         f"{format_path(sp.entry.path)}: {exc} with parameters {sp.values(int(r))}.\n"
@@ -124,7 +132,8 @@ def check_run(plan, universes) -> dict:
                         + (f" --plugins {' '.join(cfg.plugins)}" if cfg.plugins else "")
                     ) from None
     report["indicators"] = sorted(checked_ind)
-    report["bars"] = int(min(GUARD_BARS, max((u.n for u in universes), default=0)))
+    report["bars"] = int(max((u.n for u in universes), default=0))
+    report["symbols"] = len(universes)
     report["seconds"] = round(time.perf_counter() - start, 3)
     return report
 

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 
 from containers.data import Universe
-from services.compiled import python_of
+from containers.feature_hub import FeatureHub
+from services.fingerprint import code_fingerprint, combine, engine_fingerprint
 
 from . import __version__
 from .config import SweepConfig
@@ -18,21 +19,37 @@ from .expander import Plan
 
 
 def run_key(cfg: SweepConfig, plan: Plan, universes: list[Universe], engine: str) -> str:
-    """Same key = same results: config, engine, package version, data and the services' code."""
+    """Same key = same results: config, engine, package version, data and all the code (``plan_code``)."""
     h = hashlib.blake2b(digest_size=10)
     h.update(cfg.config_hash.encode())
     h.update(engine.encode())
     h.update(__version__.encode())
     for u in universes:
         h.update(u.fingerprint().encode())
-    hash_service_code(h, plan)
+    h.update(plan_code(plan).encode())
     return h.hexdigest()
 
 
-def hash_service_code(h, plan: Plan) -> None:
-    """Feed ``h`` the bytecode of every strategy, classifier and risk validator the plan uses."""
-    for sp in (*plan.strategies, *plan.classifiers, *plan.risk):
-        h.update(python_of(sp.entry.spec.func).__code__.co_code)
+def indicator_code(texts) -> list[str]:
+    """Code fingerprints of the indicators behind feature ``texts``: kernel, state size and warm-up rules."""
+    specs = {n[1].name: n[1] for n in FeatureHub(sorted(texts)).nodes()} if texts else {}
+    return [
+        f"{name}:{code_fingerprint(s.kernel)}:{code_fingerprint(s.state_size)}:{code_fingerprint(s.warmup)}"
+        for name, s in sorted(specs.items())
+    ]
+
+
+def plan_code(plan: Plan) -> str:
+    """The code a plan's results depend on: the engine's files, every service it uses and every indicator.
+
+    The run key, the Ray plan key and the manifest use it; an edit of a
+    constant, of a helper a service calls or of an indicator changes it.
+    """
+    services = sorted(
+        f"{sp.entry.spec.role}:{sp.entry.spec.name}:{code_fingerprint(sp.entry.spec.func)}"
+        for sp in (*plan.strategies, *plan.classifiers, *plan.risk)
+    )
+    return combine(engine_fingerprint(), *services, *indicator_code(plan.features))
 
 
 def versions() -> dict:
@@ -119,6 +136,8 @@ def raw_config(cfg: SweepConfig) -> dict:
             k: {kk: (list(vv) if isinstance(vv, (list, tuple)) else vv) for kk, vv in v.items()}
             for k, v in n["phase_overrides"].items()
         }
+    if cfg.score_from is not None:
+        raw["score_from"] = cfg.score_from
     if cfg.pattern_dirs:  # a workflow from the config's own patterns: absolute folders
         raw["patterns"] = list(cfg.pattern_dirs)
     if cfg.plugins:

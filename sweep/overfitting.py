@@ -12,13 +12,21 @@ every combination's per-block returns, read once in chunks:
 - **White's Reality Check and Hansen's SPA** p-values of the best against a
   flat benchmark (all combinations, stationary bootstrap, seeded).
 
+These answer "is the winner better than holding cash?".  Given buy-and-hold's
+block returns on the same blocks, ``vs_buy_and_hold`` answers "is it better
+than just holding the asset over the same bars?": the Reality Check and SPA of
+every combination against buy-and-hold (same bootstrap replicates), and the
+deflated Sharpe of the best's excess returns over it (the trials' excess
+Sharpe ratios give the variance).  PBO ranks trials by their own Sharpe and is
+not repeated there.
+
 A statistic that cannot be computed says why (fewer than 10 blocks, fewer
 than S blocks, one combination) instead of showing NaN.  ``sentence`` turns a
 block into the line the CLI prints.
 
-Verdict: each computable statistic passes at the 5% level (deflated Sharpe >= 0.95,
-PBO <= 0.05, SPA p <= 0.05); all pass -> "unlikely to be luck alone", none ->
-"consistent with luck", otherwise "mixed evidence".
+Verdict, for each benchmark: each computable statistic passes at the 5% level
+(deflated Sharpe >= 0.95, PBO <= 0.05, SPA p <= 0.05); all pass -> "unlikely
+to be luck alone", none -> "consistent with luck", otherwise "mixed evidence".
 """
 
 from __future__ import annotations
@@ -53,17 +61,45 @@ def _clean(mat: np.ndarray) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(out), n_bad
 
 
-class _Scan:
-    """One pass over the block returns: moments, distinct trials, CSCV partition sums, SPA."""
+def _moments(mat: np.ndarray) -> np.ndarray:
+    """(4, rows): mean, Sharpe, skewness, kurtosis of each row (see ``row_moments``)."""
+    mom = np.empty((4, mat.shape[0]))
+    row_moments(mat, mat.view(np.uint64), mom, np.empty(mat.shape[0], dtype=np.uint64))
+    return mom
 
-    def __init__(self, n_blocks: int, partitions: int, reps: int, bootstrap_block: float, seed: int, best_id: int):
+
+def _best_moments(mom: np.ndarray, k: int) -> dict:
+    return {"block_sharpe": float(mom[1, k]), "skew": float(mom[2, k]), "kurtosis": float(mom[3, k])}
+
+
+class _Scan:
+    """One pass over the block returns: moments, distinct trials, CSCV partition sums, SPA.
+
+    With ``hold`` (buy-and-hold's block returns) also the moments of every distinct
+    trial's excess returns over it, and the SPA against it on the same replicates.
+    """
+
+    def __init__(
+        self,
+        n_blocks: int,
+        partitions: int,
+        reps: int,
+        bootstrap_block: float,
+        seed: int,
+        best_id: int,
+        hold: np.ndarray | None = None,
+    ):
         self.t = n_blocks
         self.bounds = partition_bounds(n_blocks, partitions) if n_blocks >= partitions else None
-        self.spa = SPAStream(n_blocks, reps, bootstrap_block, seed)
+        self.hold = None if hold is None else _clean(np.atleast_2d(hold))[0][0]
+        benchmarks = {"flat": None} if hold is None else {"flat": None, "buy_and_hold": self.hold}
+        self.spa = SPAStream(n_blocks, reps, bootstrap_block, seed, benchmarks=benchmarks)
         self.best_id = best_id
         self.best: dict | None = None
+        self.best_excess: dict | None = None
         self.seen: set[int] = set()
         self.sharpes: list[np.ndarray] = []
+        self.excess_sharpes: list[np.ndarray] = []
         self.sums: list[np.ndarray] = []
         self.sumsq: list[np.ndarray] = []
         self.rows = 0
@@ -78,8 +114,9 @@ class _Scan:
         row_moments(mat, mat.view(np.uint64), mom, hashes)
         hit = np.flatnonzero(ids == self.best_id)
         if hit.size:
-            k = int(hit[0])
-            self.best = {"block_sharpe": float(mom[1, k]), "skew": float(mom[2, k]), "kurtosis": float(mom[3, k])}
+            self.best = _best_moments(mom, int(hit[0]))
+            if self.hold is not None:
+                self.best_excess = _best_moments(_moments(mat[hit[:1]] - self.hold), 0)
         _, first = np.unique(hashes, return_index=True)
         fresh = np.array([int(hashes[i]) not in self.seen for i in first], dtype=bool)
         keep = np.sort(first[fresh])
@@ -88,6 +125,8 @@ class _Scan:
             return
         d = mat[keep]
         self.sharpes.append(mom[1, keep])
+        if self.hold is not None:  # the distinct trials' Sharpe ratios of excess returns over buy-and-hold
+            self.excess_sharpes.append(_moments(d - self.hold)[1])
         if self.bounds is not None:
             s, q = partition_sums(d, self.bounds)
             self.sums.append(s)
@@ -107,6 +146,54 @@ def _histogram(logits: np.ndarray) -> dict:
     return {"edges": [round(float(e), 6) for e in edges], "counts": counts.astype(int).tolist()}
 
 
+def _deflated(sharpes: list[np.ndarray], trials: int, n_blocks: int, best: dict, why: dict) -> tuple:
+    """(deflated Sharpe or None, the ``dsr`` details or None) of the best against the trials' Sharpe ratios."""
+    if trials < 2:
+        why["deflated_sharpe"] = "every combination gave the same block returns: one distinct trial"
+        return None, None
+    var = float(np.var(np.concatenate(sharpes), ddof=1))
+    sr0 = expected_max_sharpe(trials, var)
+    sr, g3, g4 = best.get("block_sharpe", np.nan), best.get("skew", np.nan), best.get("kurtosis", np.nan)
+    dsr = probabilistic_sharpe(sr, n_blocks, g3, g4, sr0)
+    details = {
+        "trials": trials,
+        "trial_sharpe_variance": var,
+        "expected_max_sharpe": sr0,
+        "best_sharpe": sr,
+        "skew": g3,
+        "kurtosis": g4,
+        "periods": int(n_blocks),
+        "psr": probabilistic_sharpe(sr, n_blocks, g3, g4, 0.0),
+    }
+    if math.isnan(dsr):
+        why["deflated_sharpe"] = "the best's skewness and kurtosis leave no valid normal approximation"
+        return None, details
+    return dsr, details
+
+
+def _versus_hold(scan: _Scan | None, n_blocks: int, seed: int, reasons: dict) -> dict:
+    """The ``vs_buy_and_hold`` part of a block (``reasons``: why nothing could be computed, if so)."""
+    out: dict = {"deflated_sharpe": None, "spa_p": None, "reality_check_p": None, "not_computable": dict(reasons)}
+    if scan is None:
+        out["verdict"] = verdict(out)
+        return out
+    hold = scan.hold
+    sd = float(np.std(hold, ddof=1)) if hold.size > 1 else 0.0
+    out["benchmark"] = {
+        "return": float(np.prod(1.0 + hold) - 1.0),
+        "block_sharpe": float(np.mean(hold) / sd) if sd > 0 else 0.0,
+    }
+    dsr, details = _deflated(scan.excess_sharpes, scan.trials, n_blocks, scan.best_excess or {}, out["not_computable"])
+    out["deflated_sharpe"] = dsr
+    if details is not None:
+        out["dsr"] = details
+    res = scan.spa.result("buy_and_hold")
+    out["spa_p"], out["reality_check_p"] = res["spa_p"], res["reality_check_p"]
+    out["spa"] = {**res, "seed": int(seed)}
+    out["verdict"] = verdict(out)
+    return out
+
+
 def evaluate(
     chunks: Iterable[tuple[np.ndarray, np.ndarray]],
     *,
@@ -116,11 +203,14 @@ def evaluate(
     settings,
     seed: int,
     block_label: str,
+    hold: np.ndarray | None = None,
 ) -> dict:
     """The overfitting block of one ranking from its block-return chunks (see the module docstring).
 
     ``rows`` is how many combinations the ranking holds, ``best_id`` its
-    top-ranked combination; ``settings`` an ``OverfittingConfig``.
+    top-ranked combination; ``settings`` an ``OverfittingConfig``; ``hold``
+    buy-and-hold's return in each of the ``n_blocks`` blocks (``vs_buy_and_hold``
+    is left out without it).
     """
     out: dict = {
         "block": block_label,
@@ -137,46 +227,29 @@ def evaluate(
     if rows < 2 or best_id is None:
         reason = "only one combination ran: nothing was selected, so there is no selection bias to measure"
         why.update(dict.fromkeys(("deflated_sharpe", "pbo", "spa"), reason))
-        return out
-    if n_blocks < MIN_BLOCKS:
+    elif n_blocks < MIN_BLOCKS:
         reason = (
             f"block {block_label} gives {n_blocks} block(s) of returns; these statistics need at least "
             f"{MIN_BLOCKS} (a block at most a tenth of the data): use a shorter overfitting.block or more data"
         )
         why.update(dict.fromkeys(("deflated_sharpe", "pbo", "spa"), reason))
+    if why:
+        if hold is not None:
+            out["vs_buy_and_hold"] = _versus_hold(None, n_blocks, seed, {k: why[k] for k in ("deflated_sharpe", "spa")})
         return out
     s = settings.partitions
     bb = settings.bootstrap_block or max(1.0, float(int(math.sqrt(n_blocks))))
-    scan = _Scan(n_blocks, s, settings.reps, bb, seed, int(best_id))
+    scan = _Scan(n_blocks, s, settings.reps, bb, seed, int(best_id), hold)
     for ids, mat in chunks:
         scan.add(ids, mat)
     out["trials"] = scan.trials
     out["nonfinite_combinations"] = scan.nonfinite
-    sharpes = np.concatenate(scan.sharpes) if scan.sharpes else np.zeros(0)
     best = scan.best or {}
     out["best"] = {"combo_id": int(best_id), **best}
     # deflated Sharpe ratio of the best
-    if scan.trials < 2:
-        why["deflated_sharpe"] = "every combination gave the same block returns: one distinct trial"
-    else:
-        var = float(np.var(sharpes, ddof=1))
-        sr0 = expected_max_sharpe(scan.trials, var)
-        sr, g3, g4 = best.get("block_sharpe", np.nan), best.get("skew", np.nan), best.get("kurtosis", np.nan)
-        dsr = probabilistic_sharpe(sr, n_blocks, g3, g4, sr0)
-        out["dsr"] = {
-            "trials": scan.trials,
-            "trial_sharpe_variance": var,
-            "expected_max_sharpe": sr0,
-            "best_sharpe": sr,
-            "skew": g3,
-            "kurtosis": g4,
-            "periods": int(n_blocks),
-            "psr": probabilistic_sharpe(sr, n_blocks, g3, g4, 0.0),
-        }
-        if math.isnan(dsr):
-            why["deflated_sharpe"] = "the best's skewness and kurtosis leave no valid normal approximation"
-        else:
-            out["deflated_sharpe"] = dsr
+    out["deflated_sharpe"], details = _deflated(scan.sharpes, scan.trials, n_blocks, best, why)
+    if details is not None:
+        out["dsr"] = details
     # probability of backtest overfitting
     if scan.bounds is None:
         why["pbo"] = f"{n_blocks} blocks are fewer than the {s} CSCV partitions: lower overfitting.partitions"
@@ -198,11 +271,16 @@ def evaluate(
     out["spa_p"], out["reality_check_p"] = res["spa_p"], res["reality_check_p"]
     out["spa"] = {**res, "seed": int(seed)}
     out["verdict"] = verdict(out)
+    if hold is not None:
+        out["vs_buy_and_hold"] = _versus_hold(scan, n_blocks, seed, {})
     return out
 
 
 def verdict(block: dict) -> str:
-    """'unlikely to be luck alone', 'mixed evidence' or 'consistent with luck' (see the module docstring)."""
+    """'unlikely to be luck alone', 'mixed evidence' or 'consistent with luck' (see the module docstring).
+
+    ``block`` is a ranking's block (against doing nothing) or its ``vs_buy_and_hold`` part.
+    """
     passed = []
     if block.get("deflated_sharpe") is not None:
         passed.append(block["deflated_sharpe"] >= DSR_PASS)
@@ -222,7 +300,9 @@ def _num(v, fmt: str = ".2f") -> str:
 
 
 def sentence(block: dict, metric: str, best_value) -> str:
-    """One plain sentence, e.g. '500 combinations tried: best sharpe 2.63; deflated Sharpe 0.34, ...'."""
+    """One plain sentence, e.g. '500 combinations tried: best sharpe 2.63; beats doing nothing: deflated Sharpe
+    0.34, PBO 0.8, SPA p = 0.7 - consistent with luck; beats buy-and-hold: deflated Sharpe 0.1, SPA p = 0.9 -
+    consistent with luck.' (the buy-and-hold part only when the block has it)."""
     tried = f"{block['combinations']:,} combinations tried"
     if block.get("trials") is not None and block["trials"] < block["combinations"]:
         tried += f" ({block['trials']:,} distinct results)"
@@ -230,10 +310,18 @@ def sentence(block: dict, metric: str, best_value) -> str:
     if block.get("verdict") in (None, "not computable"):
         reason = next(iter(block["not_computable"].values()), "")
         return f"{tried}: best {metric} {value}; luck statistics not computable - {reason}."
-    stats = (
-        f"deflated Sharpe {_num(block['deflated_sharpe'])}, PBO {_num(block['pbo'])}, SPA p = {_num(block['spa_p'])}"
+    flat = (
+        f"beats doing nothing: deflated Sharpe {_num(block['deflated_sharpe'])}, PBO {_num(block['pbo'])}, "
+        f"SPA p = {_num(block['spa_p'])} - {block['verdict']}"
     )
-    return f"{tried}: best {metric} {value}; {stats} - {block['verdict']}."
+    hold = block.get("vs_buy_and_hold")
+    if not hold:
+        return f"{tried}: best {metric} {value}; {flat}."
+    versus = (
+        f"beats buy-and-hold: deflated Sharpe {_num(hold['deflated_sharpe'])}, SPA p = {_num(hold['spa_p'])} - "
+        f"{hold['verdict']}"
+    )
+    return f"{tried}: best {metric} {value}; {flat}; {versus}."
 
 
 def deflated_sharpe_of(mat: np.ndarray, block: dict) -> np.ndarray:
@@ -243,8 +331,7 @@ def deflated_sharpe_of(mat: np.ndarray, block: dict) -> np.ndarray:
     if not d:
         return out
     mat, _ = _clean(np.atleast_2d(mat))
-    mom = np.empty((4, mat.shape[0]))
-    row_moments(mat, mat.view(np.uint64), mom, np.empty(mat.shape[0], dtype=np.uint64))
+    mom = _moments(mat)
     for k in range(mat.shape[0]):
         out[k] = probabilistic_sharpe(mom[1, k], mat.shape[1], mom[2, k], mom[3, k], d["expected_max_sharpe"])
     return out

@@ -56,8 +56,11 @@ def selections(cfg, phase, previous: dict, universes, phases_of) -> dict:
     return out
 
 
-def luck_block(cfg, metrics: pl.DataFrame, shards: list, lay, symbol: str, window: int, timestamps) -> dict:
-    """The overfitting block of one ranking (a symbol and window) from its BlockShards, with its CLI sentence."""
+def luck_block(cfg, metrics: pl.DataFrame, shards: list, lay, symbol: str, window: int, timestamps, close=None) -> dict:
+    """The overfitting block of one ranking (a symbol and window) from its BlockShards, with its CLI sentence.
+
+    ``close``: the universe's closes, for the statistics against buy-and-hold of the same blocks.
+    """
     obj = cfg.objective
     best = ranked(metrics.sort("combo_id"), obj.metric, obj.direction, cfg.min_trades).head(1)
     best_id = int(best["combo_id"][0]) if best.height else None
@@ -71,6 +74,7 @@ def luck_block(cfg, metrics: pl.DataFrame, shards: list, lay, symbol: str, windo
         settings=cfg.overfitting,
         seed=cfg.overfitting.seed if cfg.overfitting.seed is not None else cfg.seed,
         block_label=lay.spec.label,
+        hold=lay.hold_returns(close) if close is not None and lay.n else None,
     )
     ts = np.asarray(timestamps)
     head = {"symbol": symbol, "window": int(window)}

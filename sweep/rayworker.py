@@ -64,12 +64,12 @@ def plan_key(plan) -> str:
     """What must be equal on the driver and a worker for a shard to mean the same thing: every
     combination's content hash, the features and the services' code."""
     from . import __version__
-    from .manifest import hash_service_code
+    from .manifest import plan_code
 
     h = hashlib.blake2b(digest_size=10)
     h.update(f"{plan.combinations}|{__version__}|{','.join(plan.features)}".encode())
     h.update(np.ascontiguousarray(plan.hash_values(np.arange(plan.combinations, dtype=np.int64))).tobytes())
-    hash_service_code(h, plan)
+    h.update(plan_code(plan).encode())
     return h.hexdigest()
 
 

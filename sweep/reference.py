@@ -55,7 +55,7 @@ class ReferenceRun:
         self.ids = np.asarray(ids, dtype=np.int64)
         d = plan.decompose(self.ids)
         hub = FeatureHub(plan.features, universe.bars_per_day)
-        self.t_first, self.t_last = scoring_range(hub, universe, start, stop)
+        self.t_first, self.t_last = scoring_range(hub, universe, start, stop, plan.config.score_from)
         nan_row = hub.n_rows
         s_rows = _space_rows(plan.strategies, hub, nan_row)
         c_rows = _space_rows(plan.classifiers, hub, nan_row) if plan.classifiers else []

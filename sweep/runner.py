@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -49,9 +50,10 @@ from .frames import (
 from .guard import check_run
 from .interrupts import interruptible
 from .lifecycle import fail, finish, open_store, results_root
-from .manifest import run_key
+from .manifest import plan_code, run_key
 from .montecarlo import resample_phase
 from .phase_outputs import TABLES, dsr_of_selected, luck_block, selections, stitch, summarize, write_phase
+from .plausibility import assess
 from .progress import Progress
 from .results import RunResult, clean_floats, write_json, write_parquet
 from .sequencer import Phase, Schedule, Window
@@ -177,8 +179,10 @@ class _Run:
         return {"symbol": u.symbol, "window": w.index, **buy_and_hold(u.close[t_first : t_last + 1], u.bars_per_year)}
 
     def _scored(self, u: Universe, w: Window) -> tuple[int, int]:
-        """First and last scored bar of a window (after the longest warm-up)."""
-        return scoring_range(FeatureHub(self.plan.features, u.bars_per_day), u, w.start, w.stop)
+        """First and last scored bar of a window (after the longest warm-up and score_from)."""
+        return scoring_range(
+            FeatureHub(self.plan.features, u.bars_per_day), u, w.start, w.stop, self.plan.config.score_from
+        )
 
     def _layout(self, u: Universe, w: Window):
         """The overfitting blocks of a window's scored bars (as the kernel will accumulate them)."""
@@ -285,8 +289,11 @@ class _Run:
         m_all = pl.concat(metrics, how="diagonal_relaxed")
         if lay is not None:
             with stages.stage("luck statistics"):
-                block = luck_block(self.cfg, m_all, blocks, lay, u.symbol, w.index, u.timestamps)
+                block = luck_block(self.cfg, m_all, blocks, lay, u.symbol, w.index, u.timestamps, u.close)
             bus_stats["overfitting"].append(block)
+        if phase.select_from is None and m_all.height:
+            with stages.stage("plausibility"):
+                bus_stats.setdefault("plausibility", []).append(self.plausibility(u, w, m_all))
         with stages.stage("detail pass (top-k)"):
             detail = self.detail(phase, u, w, m_all, bus_stats, traced)
         return {
@@ -429,6 +436,15 @@ class _Run:
         bus_stats["delivered"] += bus.delivered
         bus.close()
         return {"trades": trades, "equity": eq, "events": events}
+
+    def plausibility(self, u: Universe, w: Window, metrics: pl.DataFrame) -> dict:
+        """The plausibility block of a ranking's best combination (``sweep.plausibility``): its equity replayed."""
+        best = select_best(metrics, self.cfg.objective, 1, self.cfg.min_trades)
+        if not best:
+            return {"symbol": u.symbol, "window": w.index, "alarm": False}
+        res = self._simulate(u, np.array(best[:1], dtype=np.int64), w, record_equity=True)
+        sharpe = metrics.filter(pl.col("combo_id") == best[0])["sharpe"][0]
+        return {"symbol": u.symbol, "window": w.index, **assess(best[0], sharpe, res.equity[0], list(self.cfg.plugins))}
 
     # ------------------------------------------------------------ shards
     def _load_shard(self, phase, tag, u, w, lay, sids, bus_stats: dict):
@@ -605,6 +621,11 @@ def run(
         log.note(f"warning: {w}")
     prog = Progress(1, label=cfg.name, enabled=False)
     state = _Run(cfg, plan, universes, None, engine, prog, threads, schedule)  # checks keep: before a folder exists
+    if cfg.score_from is not None:  # every window's scoring range: a bad score_from is refused before a folder exists
+        try:
+            state.work()
+        except ConfigError as err:
+            raise (cfg.lines.locate(err, err.path_parts) if cfg.lines is not None else err) from None
     if replaying or "signal_generation" in modes:
         root = store_root(cfg, results_root(cfg, results_dir), replay)
         state.signals = SignalBook(SignalSettings(root, replaying, bool(replay_only)), plan)
@@ -617,6 +638,7 @@ def run(
         state.backend.bind(cfg, plan)
     extra = {
         "lookahead_check": guard,
+        "code_fingerprint": plan_code(plan),
         "warnings": warnings,
         "signals": {"store": str(state.signals.settings.root), "replay": state.replaying}
         if state.signals is not None
@@ -672,6 +694,8 @@ def _run_on(state: _Run, key: str, extra: dict, results_dir, resume, force, log,
         if state.backend is not None:
             state.backend_summary = state.backend.write_summary(store.path if store is not None else None)
         if store is not None:
+            alarms = [b for s in state.stats.values() for b in s.get("plausibility", []) if b.get("alarm")]
+            store.update_manifest(plausibility={"alarm": bool(alarms), "alarms": alarms})
             finish(store, time.perf_counter() - prog.start, total)
     except SweepError as exc:
         if store is not None:
@@ -828,9 +852,24 @@ def open_results(path) -> RunResult:
     return results.open_results(path, replay=replay_combination)
 
 
+_STALE_NOTED: set[str] = set()  # run folders whose replays were noted as running changed code
+
+
 def replay_combination(manifest: dict, path: Path, what: str, combo_id: int, symbol: str | None, phase: str):
-    """Recompute trades or equity of one combination of a stored run from its manifest."""
+    """Recompute trades or equity of one combination of a stored run from its manifest.
+
+    When the code changed since the run (``code_fingerprint``), the replay runs today's code: a note says
+    so once per run folder, since its trades may not add up to the stored metrics.
+    """
     cfg = load_config(manifest["raw_config"])
     plan = expand(cfg, count_data=False)
+    was = manifest.get("code_fingerprint")
+    if was is not None and was != plan_code(plan) and str(path) not in _STALE_NOTED:
+        _STALE_NOTED.add(str(path))
+        print(
+            f"note: the code changed since {path} ran (code fingerprint {was} -> {plan_code(plan)}): replayed trades "
+            "and equity come from today's code and may not match its metrics; run the config again for both",
+            file=sys.stderr,
+        )
     universes = load_universes(cfg.data)
     return _replay(cfg, plan, universes, manifest.get("engine", "fast"), None, what, combo_id, symbol, phase)

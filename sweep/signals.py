@@ -3,20 +3,17 @@
 A plan's signal pairs are its strategy rows times its classifier rows (one
 implicit classifier when none is configured), in the order combination ids
 use.  Each pair has a content hash (its strategy's and classifier's, folded)
-and a code version: a hash of the source files of its strategy, its
-classifier, every indicator their features use, and the code that turns
-them into a signal - so a changed service or indicator is never mistaken for
-a stored one.  ``generate`` computes the pairs a context does not hold yet,
+and a code version: the code fingerprint (``services.fingerprint``) of its
+strategy, its classifier, every indicator their features use and the
+engine's files - so a changed constant, helper, service or indicator is
+never mistaken for a stored one.  ``generate`` computes the pairs a context does not hold yet,
 in groups (one store part each), with the signal loop of the plan's services.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
-from functools import lru_cache
-from pathlib import Path
 
 import attrs
 import numpy as np
@@ -27,23 +24,16 @@ from containers.feature_hub import FeatureHub, chunk_for
 from containers.kernelio import Bars
 from containers.signalsteps import drain_changes
 from services import limits
+from services.fingerprint import code_fingerprint, combine, engine_fingerprint
 
 from . import stages
 from .engine import FeatureBlock, build_tables
 from .expander import Plan, _splitmix, entry_rows
 from .frames import _gather, _param_series, hex64
 from .interrupts import STOP
+from .manifest import indicator_code
 from .signal_store import Context
 
-ROOT = Path(__file__).resolve().parents[1]
-# the code that turns features into a stored signal (beside each service's own module and its indicators)
-SIGNAL_CODE = (
-    "containers/signalloop.py",
-    "containers/kernel.py",
-    "containers/feature_hub.py",
-    "services/featurespec.py",
-    "sweep/signals.py",
-)
 PAIRS_PER_PART = 4096  # signal pairs computed in one pass over the bars and written as one part
 
 
@@ -84,34 +74,14 @@ def _fold(a: str, b: str) -> str:
     return hashlib.blake2b(f"{a}|{b}".encode(), digest_size=6).hexdigest()
 
 
-@lru_cache(maxsize=256)
-def _file_hash(path: str) -> str:
-    try:
-        return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
-    except OSError:
-        return "?"
-
-
-def _module_file(module: str) -> str:
-    mod = sys.modules.get(module)
-    return str(getattr(mod, "__file__", "") or module)
-
-
 def _entry_version(plan: Plan, space) -> str:
-    """Code version of one strategy or classifier entry: its module, its indicators' modules, the signal code."""
+    """Code version of one strategy or classifier entry: its code, its indicators' and the engine's."""
     spec = space.entry.spec
-    files = {_module_file(spec.module)}
     idx = space.feature_index
-    texts = sorted({plan.features[k] for k in idx.ravel() if k >= 0}) if idx is not None and idx.size else []
-    if texts:
-        for _, ind, *_ in FeatureHub(texts).nodes():
-            files.add(_module_file(ind.module))
-    files |= {str(ROOT / f) for f in SIGNAL_CODE}
-    h = hashlib.blake2b(digest_size=8)
-    h.update(f"{spec.role}:{spec.name}".encode())
-    for f in sorted(files):
-        h.update(f"{Path(f).name}:{_file_hash(f)};".encode())
-    return h.hexdigest()
+    texts = {plan.features[k] for k in idx.ravel() if k >= 0} if idx is not None and idx.size else set()
+    return combine(
+        f"{spec.role}:{spec.name}", code_fingerprint(spec.func), *indicator_code(texts), engine_fingerprint()
+    )[:16]
 
 
 def index_frame(plan: Plan, pairs: Pairs, k: np.ndarray, changes: np.ndarray) -> pl.DataFrame:

@@ -59,7 +59,7 @@ def phase_summary(name: str, frames: dict, objective, stats: dict, plan, min_tra
     if m.height and objective.metric in m.columns:
         top = _ordered(m, objective, min_trades).head(5)
         out["top"] = top.to_dicts()
-    for key in ("overfitting", "out_of_sample", "windows", "untested_bars", "buy_and_hold", "signals"):
+    for key in ("overfitting", "plausibility", "out_of_sample", "windows", "untested_bars", "buy_and_hold", "signals"):
         if stats.get(key) is not None and stats.get(key) != []:
             out[key] = stats[key]
     return out

@@ -375,7 +375,14 @@ def test_a_plugin_raising_late_in_the_run_is_named_not_a_traceback(tmp_path, cap
         f"name: late\nplugins: [{ROOT / 'tests' / 'plugins' / 'late_raiser.py'}]\n"
         "data: {synthetic: {bars: 60000, timeframe: 1m, seed: 7, drift: 0.8}}\nstrategies:\n  - type: raises_late\n"
     )
+    # the look-ahead guard calls plugin strategies at the last 20,000 bars too: refused before any folder exists
     assert main(["run", str(cfg), "--results-dir", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "raises_late" in err and "price too high" in err and "Traceback" not in err
+    assert not (tmp_path / "late").exists()
+    # without the guard the kernel meets it: named, with its bar, and the run is marked failed
+    args = ["run", str(cfg), "--results-dir", str(tmp_path), "--quiet", "--no-lookahead-check"]
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert "late_raiser.raises_late: raised inside the run" in err and "at bar 46,252" in err
     assert "price too high" in err and "Traceback" not in err

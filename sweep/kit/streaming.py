@@ -2,7 +2,10 @@
 
 ``check_indicator`` runs an indicator's kernel on each series of
 ``causality.long_series`` (price levels 1 to 5,000, trends, gaps, flats,
-motifs) in one pass, one bar at a time and in random chunks.
+motifs) - and on one of them after 65,536 bars of other history
+(``causality.with_history``: bar counts past 30,000 and inputs longer than
+2**15 and 2**16) - in one pass, one bar at a time, in chunks of every length
+around every power of two and in random chunks.
 ``check_service`` does the same for every indicator behind a strategy's or
 classifier's features (a service built on a leaking indicator is reported
 through that indicator), then calls the service at every bar - through a
@@ -14,7 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.causality import Leak, PropertyFailure, bounds_checked, find_leak, long_series, out_of_bounds_index
+from services.causality import (
+    Leak,
+    PropertyFailure,
+    bounds_checked,
+    find_leak,
+    long_series,
+    out_of_bounds_index,
+    with_history,
+)
+from services.limits import HISTORY_BARS
 from services.registry import IndicatorSpec, ServiceSpec
 
 INPUT_ROWS = {"open": 0, "high": 1, "low": 2, "close": 3, "volume": 4}
@@ -31,12 +43,24 @@ def indicator_leak(spec: IndicatorSpec, params: np.ndarray, x: np.ndarray, seed:
     return find_leak(kernel_for(spec), params, size, np.ascontiguousarray(x), len(spec.outputs), seed)
 
 
-def check_indicator(spec: IndicatorSpec, params: np.ndarray, seed: int = 0) -> None:
+def kit_series(seed: int = 0, history: bool = True) -> list[tuple[str, np.ndarray]]:
+    """(where, OHLCV) of the series a streaming check uses: ``long_series``, and one of them after a long
+    history when ``history``."""
+    out = []
+    for k, (label, data) in enumerate(long_series(seed)):
+        where = f"series around price {label[6:]}"
+        out.append((where, data))
+        if history and k == seed % 4:
+            out.append((f"{where} after {HISTORY_BARS:,} bars of other history", with_history(data, seed)))
+    return out
+
+
+def check_indicator(spec: IndicatorSpec, params: np.ndarray, seed: int = 0, history: bool = True) -> None:
     rows = [INPUT_ROWS.get(i, 3) for i in spec.inputs]
-    for label, data in long_series(seed):
+    for where, data in kit_series(seed, history):
         leak = indicator_leak(spec, params, data[rows], seed)
         if leak is not None:
-            raise PropertyFailure(leak.describe(f"{spec.title}{_with(params)}", f"series around price {label[6:]}"))
+            raise PropertyFailure(leak.describe(f"{spec.title}{_with(params)}", where))
 
 
 def _with(params: np.ndarray) -> str:
@@ -52,14 +76,13 @@ def hub_leak(hub, block: np.ndarray, seed: int = 0):
     return None
 
 
-def check_service(spec: ServiceSpec, values: dict, bars_per_day: float, seed: int = 0) -> None:
+def check_service(spec: ServiceSpec, values: dict, bars_per_day: float, seed: int = 0, history: bool = True) -> None:
     from containers.feature_hub import FeatureHub
 
     specs = spec.feature_specs(values)
     p = spec.encode(values)
     call = spec.func if spec.builtin else bounds_checked(spec.func)
-    for label, data in long_series(seed):
-        where = f"series around price {label[6:]}"
+    for where, data in kit_series(seed, history):
         feats = np.zeros((0, data.shape[1]))
         if specs:
             hub = FeatureHub(specs, bars_per_day, kernel_of=kernel_for)

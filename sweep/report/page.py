@@ -181,13 +181,23 @@ def ranking_section(page: Page, res, phase: str, agg: str, top: int) -> None:
     summary = res.summary(phase)
     for block in summary.get("overfitting") or []:
         page.p(block.get("sentence", ""))
+        hold = block.get("vs_buy_and_hold") or {}
         page.raw(
             kv(
                 [
-                    ("deflated Sharpe", block.get("deflated_sharpe")),
+                    ("deflated Sharpe (vs doing nothing)", block.get("deflated_sharpe")),
                     ("PBO", block.get("pbo")),
-                    ("SPA p", block.get("spa_p")),
-                    ("Reality Check p", block.get("reality_check_p")),
+                    ("SPA p (vs doing nothing)", block.get("spa_p")),
+                    ("Reality Check p (vs doing nothing)", block.get("reality_check_p")),
+                    *(
+                        [
+                            ("deflated Sharpe (vs buy-and-hold, of excess returns)", hold.get("deflated_sharpe")),
+                            ("SPA p (vs buy-and-hold)", hold.get("spa_p")),
+                            ("Reality Check p (vs buy-and-hold)", hold.get("reality_check_p")),
+                        ]
+                        if hold
+                        else []
+                    ),
                     ("combinations", block.get("combinations")),
                     ("distinct results", block.get("trials")),
                     ("blocks", block.get("blocks")),

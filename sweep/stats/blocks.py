@@ -102,6 +102,22 @@ class BlockLayout:
         """Scored bars per block."""
         return np.diff(np.r_[self.starts, self.t_last + 1])
 
+    def hold_returns(self, close: np.ndarray) -> np.ndarray:
+        """Buy-and-hold's return in each block: the close at its last bar / the close at the previous block's
+        last bar - 1 (for the first block, the close at ``t_first``), aligned as the kernel accumulates a
+        combination's block returns - a long position of all equity from the close of ``t_first`` has these.
+
+        >>> ts = np.arange(6, dtype=np.int64)
+        >>> lay = layout(ts, 1, 5, BlockSpec("bars", 2), 1.0)
+        >>> np.round(lay.hold_returns(np.array([9.0, 10, 11, 12, 9, 18])), 4).tolist()  # bars 1-2, 3-4, 5
+        [0.1, -0.1818, 1.0]
+        """
+        close = np.asarray(close, dtype=np.float64)
+        ends = np.r_[self.starts[1:] - 1, self.t_last].astype(np.int64)
+        before = np.r_[self.t_first, ends[:-1]].astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return close[ends] / close[before] - 1.0
+
 
 def layout(timestamps: np.ndarray, t_first: int, t_last: int, spec: BlockSpec, bars_per_day: float) -> BlockLayout:
     """Blocks of the scored bars ``t_first..t_last`` (inclusive) of a universe with these timestamps."""

@@ -1,9 +1,10 @@
-"""White's Reality Check and Hansen's SPA test against a flat benchmark, streamed over combinations.
+"""White's Reality Check and Hansen's SPA test against benchmarks, streamed over combinations.
 
 Hansen (2005), "A test for superior predictive ability"; White (2000), "A
 reality check for data snooping".  The loss of combination k in block t is
-minus its block return and the benchmark (flat: no position) loses 0, so the
-loss differential is d[t, k] = return[t, k].  With the stationary bootstrap
+minus its block return, and so is a benchmark's: flat (no position) loses 0,
+buy-and-hold loses minus the asset's block return b[t].  The loss
+differential is d[t, k] = return[t, k] - b[t] (b = 0 for flat).  With the stationary bootstrap
 of Politis & Romano (1994) (mean block length ``block``), replicate b gives
 mean differentials m*[b, k]; the p-value is the share of replicates with
 
@@ -16,10 +17,12 @@ omega^2 the Politis-Romano kernel variance), and max(mean, 0) for the lower
 bound.  This follows ``arch.bootstrap.SPA`` exactly, including its bootstrap
 indices for a given seed (the test suite checks p-values against arch).
 
-Memory: the bootstrap is shared by all combinations; combinations arrive in
-chunks (``SPAStream.add``), each chunk costs one (reps x T) @ (T x chunk)
-product, and only a running maximum per replicate is kept - never the
-(combinations x reps) matrix.
+Memory: the bootstrap is shared by all combinations and benchmarks; combinations
+arrive in chunks (``SPAStream.add``), each chunk costs one (reps x T) @ (T x chunk)
+product, and only a running maximum per replicate and benchmark is kept - never
+the (combinations x reps) matrix.  A benchmark adds no product: replicate b's
+mean of d[:, k] is the replicate's mean of the returns minus its mean of b, and
+the second term is the same for every k, so it comes off the running maximum.
 """
 
 from __future__ import annotations
@@ -147,41 +150,68 @@ def max_recentred(mstar, centres, best):
 class SPAStream:
     """Accumulates the Reality Check and SPA over chunks of combinations sharing one bootstrap.
 
+    ``benchmarks`` maps a name to the benchmark's T block returns (None: flat,
+    0 in every block); by default the flat benchmark alone.  Every benchmark is
+    tested on the same bootstrap replicates.
+
     Example:
         >>> rng = np.random.default_rng(1)
-        >>> spa = SPAStream(t=200, reps=200, block=5, seed=3)
+        >>> hold = rng.normal(0.0005, 0.01, 200)
+        >>> spa = SPAStream(t=200, reps=200, block=5, seed=3, benchmarks={"flat": None, "buy_and_hold": hold})
         >>> spa.add(rng.normal(0.0, 0.01, (200, 30)))
-        >>> 0.0 <= spa.result()["spa_p"] <= 1.0
+        >>> 0.0 <= spa.result()["spa_p"] <= 1.0 and 0.0 <= spa.result("buy_and_hold")["spa_p"] <= 1.0
         True
     """
 
-    def __init__(self, t: int, reps: int, block: float, seed: int, indices: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        t: int,
+        reps: int,
+        block: float,
+        seed: int,
+        indices: np.ndarray | None = None,
+        benchmarks: dict | None = None,
+    ) -> None:
         self.t, self.reps, self.block = int(t), int(reps), float(block)
         idx = stationary_indices(self.t, self.reps, self.block, seed) if indices is None else np.asarray(indices)
         self.weights = np.ascontiguousarray(resample_weights(idx, self.t))
-        self.best = np.full((self.reps, 3), -np.inf)
-        self.max_mean = -np.inf
+        self.benchmarks: dict[str, np.ndarray | None] = {}
+        self.offset: dict[str, np.ndarray] = {}  # each replicate's mean of the benchmark's returns
+        for name, b in ({"flat": None} if benchmarks is None else benchmarks).items():
+            b = None if b is None else np.ascontiguousarray(b, dtype=np.float64)
+            if b is not None and b.shape != (self.t,):
+                raise ValueError(f"benchmark {name!r}: expected {self.t} block returns, got shape {b.shape}")
+            self.benchmarks[name] = b
+            self.offset[name] = np.zeros(self.reps) if b is None else self.weights @ b
+        self.best = {name: np.full((self.reps, 3), -np.inf) for name in self.benchmarks}
+        self.max_mean = dict.fromkeys(self.benchmarks, -np.inf)
         self.models = 0
         self._loglog = 2.0 * math.log(math.log(self.t)) if self.t > math.e else 0.0
 
-    def add(self, d: np.ndarray) -> None:
-        """Add combinations: ``d`` is (T x k), the block returns of k combinations."""
-        rows = np.asarray(d, dtype=np.float64).T  # the caller's (k x T) rows: no copy when it passed rows.T
-        d = np.ascontiguousarray(d, dtype=np.float64)
-        if d.shape[1] == 0:
+    def add(self, r: np.ndarray) -> None:
+        """Add combinations: ``r`` is (T x k), the block returns of k combinations."""
+        rows = np.asarray(r, dtype=np.float64).T  # the caller's (k x T) rows: no copy when it passed rows.T
+        r = np.ascontiguousarray(r, dtype=np.float64)
+        if r.shape[1] == 0:
             return
-        mean = d.mean(axis=0)
-        var = row_kernel_variance(rows, self.block)
-        valid = mean >= -np.sqrt(np.maximum(var, 0.0) / self.t * self._loglog)
-        centres = np.stack([np.maximum(mean, 0.0), np.where(valid, mean, 0.0), mean])  # lower, consistent, upper
-        mstar = self.weights @ d  # (reps, k): every replicate's mean of every combination
-        max_recentred(np.ascontiguousarray(mstar), np.ascontiguousarray(centres), self.best)
-        self.max_mean = max(self.max_mean, float(mean.max()))
-        self.models += d.shape[1]
+        mstar = np.ascontiguousarray(self.weights @ r)  # (reps, k): every replicate's mean of every combination
+        for name, b in self.benchmarks.items():
+            if b is None:  # flat: the loss differential is the return
+                d, mean = rows, r.mean(axis=0)
+            else:
+                d = rows - b  # (k x T) loss differentials against the benchmark
+                mean = d.mean(axis=1)
+            var = row_kernel_variance(d, self.block)
+            valid = mean >= -np.sqrt(np.maximum(var, 0.0) / self.t * self._loglog)
+            centres = np.stack([np.maximum(mean, 0.0), np.where(valid, mean, 0.0), mean])  # lower, consistent, upper
+            max_recentred(mstar, np.ascontiguousarray(centres), self.best[name])
+            self.max_mean[name] = max(self.max_mean[name], float(mean.max()))
+        self.models += r.shape[1]
 
-    def result(self) -> dict:
-        """p-values: ``reality_check_p`` (White), ``spa_p`` (Hansen, consistent), ``spa_lower_p``."""
-        p = (self.best > self.max_mean).mean(axis=0)
+    def result(self, benchmark: str = "flat") -> dict:
+        """p-values against ``benchmark``: ``reality_check_p`` (White), ``spa_p`` (Hansen), ``spa_lower_p``."""
+        best = self.best[benchmark] - self.offset[benchmark][:, None]  # replicate means of d = of r - of b
+        p = (best > self.max_mean[benchmark]).mean(axis=0)
         return {
             "reality_check_p": float(p[2]),
             "spa_p": float(p[1]),

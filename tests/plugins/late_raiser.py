@@ -1,4 +1,4 @@
-"""A plugin that raises only late in the data (past the run-time check's 20,000-bar prefix)."""
+"""A plugin that raises only late in the data (past the first 20,000 bars)."""
 
 from numba import njit
 
